@@ -1,0 +1,36 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "yolox_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx")),
+    ],
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime"],
+    zip_safe=True,
+    maintainer="yolox_ros developers",
+    maintainer_email="yolox_ros@example.com",
+    description="YOLOX object detection for ROS 2",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "yolox_node = yolox_ros.node:main",
+            "image_replay = yolox_ros.replay:main",
+        ],
+        "yolox_ros.backends": [
+            "onnxruntime = yolox_ros.backends.onnxruntime_backend:OnnxRuntimeBackend",
+            "openvino = yolox_ros.backends.openvino_backend:OpenVinoBackend",
+            "torch = yolox_ros.backends.torch_backend:TorchBackend",
+        ],
+    },
+)

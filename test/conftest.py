@@ -1,0 +1,52 @@
+"""Shared test fixtures.
+
+Every test that touches ROS gets its own DDS domain, discovery limited to this
+machine and its own log directory, whatever the developer's shell says: use
+the ``ros_env`` fixture (it also patches ``os.environ`` for in-process rclpy).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+TEST_DIR = Path(__file__).resolve().parent
+DATA_DIR = TEST_DIR / "data"
+REPO_ROOT = TEST_DIR.parent
+
+# Domain ids 1..100 are valid on Linux with the default port mapping; spread
+# concurrently running pytest processes by pid so they do not meet.
+_domain_ids = itertools.count((os.getpid() * 7) % 50 + 1)
+
+
+def _next_domain_id() -> int:
+    return (next(_domain_ids) - 1) % 100 + 1
+
+
+@pytest.fixture
+def ros_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for one ROS test: own domain, localhost discovery, temp log dir.
+
+    Returns the full environment to pass to subprocesses.
+    """
+    settings = {
+        "ROS_DOMAIN_ID": str(_next_domain_id()),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_LOG_DIR": str(tmp_path / "ros_log"),
+        "RCUTILS_COLORIZED_OUTPUT": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    (tmp_path / "ros_log").mkdir()
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("ROS_STATIC_PEERS", raising=False)
+    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA_DIR

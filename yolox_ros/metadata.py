@@ -1,0 +1,89 @@
+"""Metadata a YOLOX ONNX file carries about itself (ONNX ``metadata_props``).
+
+The exporter writes it and the detector reads it, so a model always travels
+with its class names and input size and can never be paired with the wrong
+label list. All values are stored as JSON strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from yolox_ros.errors import ModelLoadError
+
+KEY_CLASS_NAMES = "class_names"
+KEY_INPUT_SIZE = "input_size"
+KEY_MODEL_NAME = "model_name"
+KEY_DECODED = "decode_in_inference"
+KEY_STRIDES = "strides"
+
+DEFAULT_STRIDES = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a model says about itself; ``None`` where the file does not say."""
+
+    class_names: tuple[str, ...] | None = None
+    input_size: tuple[int, int] | None = None  # (height, width)
+    model_name: str | None = None
+    decoded: bool | None = None
+    strides: tuple[int, ...] = DEFAULT_STRIDES
+
+    def to_props(self) -> dict[str, str]:
+        """Serialise to ONNX ``metadata_props`` (string to string)."""
+        props = {KEY_STRIDES: json.dumps(list(self.strides))}
+        if self.class_names is not None:
+            props[KEY_CLASS_NAMES] = json.dumps(list(self.class_names))
+        if self.input_size is not None:
+            props[KEY_INPUT_SIZE] = json.dumps(list(self.input_size))
+        if self.model_name is not None:
+            props[KEY_MODEL_NAME] = json.dumps(self.model_name)
+        if self.decoded is not None:
+            props[KEY_DECODED] = json.dumps(self.decoded)
+        return props
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str]) -> ModelMetadata:
+        """Parse ONNX ``metadata_props``; unknown keys are ignored, malformed ones are an error."""
+
+        def load(key: str):
+            if key not in props:
+                return None
+            try:
+                return json.loads(props[key])
+            except json.JSONDecodeError as exc:
+                raise ModelLoadError(
+                    f"model metadata {key!r} is not valid JSON: {props[key]!r}"
+                ) from exc
+
+        names = load(KEY_CLASS_NAMES)
+        size = load(KEY_INPUT_SIZE)
+        name = load(KEY_MODEL_NAME)
+        decoded = load(KEY_DECODED)
+        strides = load(KEY_STRIDES)
+        if names is not None and not (
+            isinstance(names, list) and all(isinstance(n, str) for n in names)
+        ):
+            raise ModelLoadError(f"model metadata {KEY_CLASS_NAMES!r} must be a list of strings")
+        if size is not None and not (
+            isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)
+        ):
+            raise ModelLoadError(
+                f"model metadata {KEY_INPUT_SIZE!r} must be [height, width], got {size!r}"
+            )
+        if decoded is not None and not isinstance(decoded, bool):
+            raise ModelLoadError(f"model metadata {KEY_DECODED!r} must be true or false")
+        if strides is not None and not (
+            isinstance(strides, list) and strides and all(isinstance(s, int) and s > 0 for s in strides)
+        ):
+            raise ModelLoadError(f"model metadata {KEY_STRIDES!r} must be a list of positive ints")
+        return cls(
+            class_names=tuple(names) if names is not None else None,
+            input_size=(size[0], size[1]) if size is not None else None,
+            model_name=str(name) if name is not None else None,
+            decoded=decoded,
+            strides=tuple(strides) if strides is not None else DEFAULT_STRIDES,
+        )

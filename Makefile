@@ -1,0 +1,36 @@
+# Entry points for developers and CI. `make test` is the README's test command:
+# it creates the environment from nothing when needed, lints and runs the tests.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LINT_PATHS := yolox_ros test benchmarks launch scripts setup.py
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+
+.PHONY: env lint test test-slow demo colcon bench clean
+
+env:
+	@bash scripts/setup_env.sh $(VENV)
+
+lint: env
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+test: lint
+	$(PY) -m pytest
+
+# Training runs and other long checks (marked `slow`).
+test-slow: env
+	$(PY) -m pytest -m slow
+
+demo: env
+	@bash scripts/demo.sh
+
+# Builds the package the way a ROS 2 workspace does, into build/ and install/.
+colcon: env
+	AMENT_PREFIX_PATH=$(abspath $(VENV)) $(VENV)/bin/colcon build --base-paths . --symlink-install
+
+bench: env
+	$(PY) benchmarks/detector_benchmark.py
+	$(PY) benchmarks/node_benchmark.py
+
+clean:
+	rm -rf build install log .pytest_cache .ruff_cache out

@@ -44,5 +44,7 @@ class Detections:
                 "class_id": int(c),
                 "class_name": n,
             }
-            for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.class_names)
+            for b, s, c, n in zip(
+                self.boxes, self.scores, self.class_ids, self.class_names, strict=False
+            )
         ]

@@ -6,7 +6,7 @@ class YoloxRosError(Exception):
 
 
 class ConfigError(YoloxRosError, ValueError):
-    """A configuration value is invalid (threshold out of range, class list not fitting the model...)."""
+    """A configuration value is invalid (threshold out of range, class list not fitting...)."""
 
 
 class ModelLoadError(YoloxRosError):

@@ -69,7 +69,9 @@ class ModelMetadata:
         ):
             raise ModelLoadError(f"model metadata {KEY_CLASS_NAMES!r} must be a list of strings")
         if size is not None and not (
-            isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)
+            isinstance(size, list)
+            and len(size) == 2
+            and all(isinstance(v, int) and v > 0 for v in size)
         ):
             raise ModelLoadError(
                 f"model metadata {KEY_INPUT_SIZE!r} must be [height, width], got {size!r}"
@@ -77,7 +79,9 @@ class ModelMetadata:
         if decoded is not None and not isinstance(decoded, bool):
             raise ModelLoadError(f"model metadata {KEY_DECODED!r} must be true or false")
         if strides is not None and not (
-            isinstance(strides, list) and strides and all(isinstance(s, int) and s > 0 for s in strides)
+            isinstance(strides, list)
+            and strides
+            and all(isinstance(s, int) and s > 0 for s in strides)
         ):
             raise ModelLoadError(f"model metadata {KEY_STRIDES!r} must be a list of positive ints")
         return cls(

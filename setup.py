@@ -12,8 +12,12 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        (
+            f"share/{PACKAGE}/config",
+            glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml"),
+        ),
         (f"share/{PACKAGE}/models", glob("models/*.onnx")),
+        (f"share/{PACKAGE}/data/demo_sequence", glob("data/demo_sequence/*")),
     ],
     install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime"],
     zip_safe=True,
@@ -26,6 +30,9 @@ setup(
         "console_scripts": [
             "yolox_node = yolox_ros.node:main",
             "image_replay = yolox_ros.replay:main",
+            "yolox_detect = yolox_ros.detect:main",
+            "yolox_export = yolox_ros.export:main",
+            "yolox_train = yolox_ros.train:main",
         ],
         "yolox_ros.backends": [
             "onnxruntime = yolox_ros.backends.onnxruntime_backend:OnnxRuntimeBackend",

@@ -59,9 +59,15 @@ def test_installed_node_starts_and_stops_on_sigint(
 
     executable = colcon_install / "yolox_ros" / "lib" / "yolox_ros" / "yolox_node"
     model = DATA_DIR / "yolox_nano_c7.onnx"
+    # As `ros2 run` does it: the workspace's setup script first, then the executable.
+    command = (
+        f". {colcon_install / 'setup.bash'} && "
+        f"exec {executable} --ros-args -p model_path:={model}"
+    )
+    env = dict(ros_env, AMENT_PREFIX_PATH=str(VENV_BIN.parent))
     node = subprocess.Popen(
-        [str(executable), "--ros-args", "-p", f"model_path:={model}"],
-        env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["bash", "-c", command],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -1,0 +1,45 @@
+"""Exponential moving average of the weights (reference section 6).
+
+After ``n`` updates the decay is ``0.9998 * (1 - exp(-n / 2000))``, so early
+updates follow the model closely and late ones average over ~5000 iterations.
+Every floating-point entry of the state dict (parameters and BatchNorm
+statistics) is averaged; integer buffers are copied.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+
+class ModelEMA:
+    def __init__(
+        self,
+        model: nn.Module,
+        decay: float = 0.9998,
+        ramp_updates: float = 2000.0,
+        updates: int = 0,
+    ) -> None:
+        self.ema = copy.deepcopy(model).eval()
+        for parameter in self.ema.parameters():
+            parameter.requires_grad_(False)
+        self.max_decay = decay
+        self.ramp_updates = ramp_updates
+        self.updates = updates
+
+    def decay(self, updates: int) -> float:
+        return self.max_decay * (1 - math.exp(-updates / self.ramp_updates))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        decay = self.decay(self.updates)
+        current = model.state_dict()
+        for name, average in self.ema.state_dict().items():
+            if average.dtype.is_floating_point:
+                average.mul_(decay).add_(current[name].detach(), alpha=1 - decay)
+            else:
+                average.copy_(current[name])

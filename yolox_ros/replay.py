@@ -12,6 +12,7 @@ import cv2
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import Image
@@ -63,9 +64,23 @@ class ImageReplay(Node):
         self._wait = declare(
             "wait_for_subscriber", True, "hold the first image until someone subscribes"
         )
+        # The first image must not race the consumers of the detector's output.
+        self._wait_for_topics = tuple(
+            self.declare_parameter(
+                "wait_for_topics",
+                Parameter.Type.STRING_ARRAY,
+                ParameterDescriptor(
+                    description="also hold the first image until each of these topics "
+                    "has a subscriber (e.g. [detections])",
+                    read_only=True,
+                ),
+            ).value
+            or ()
+        )
 
         self._files = image_files(Path(directory) if directory else shipped_path(DEMO_SEQUENCE))
         self._next = 0
+        self._last_published = False
         self.finished = Future()
         self._publisher = self.create_publisher(Image, topic, IMAGE_QOS)
         self.create_timer(1.0 / rate, self._publish_next)
@@ -75,7 +90,14 @@ class ImageReplay(Node):
         )
 
     def _publish_next(self) -> None:
+        if self._last_published:
+            # One period after the last image: a best-effort subscriber acknowledges
+            # nothing, so this wait is what lets the last image arrive before exit.
+            self._publisher.wait_for_all_acked(LAST_IMAGE_ACK_TIMEOUT)
+            self.finished.set_result(True)
         if self.finished.done() or (self._wait and self._publisher.get_subscription_count() == 0):
+            return
+        if self._next == 0 and any(self.count_subscribers(t) == 0 for t in self._wait_for_topics):
             return
         path = self._files[self._next]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -90,9 +112,7 @@ class ImageReplay(Node):
         if self._next == len(self._files):
             if not self._loop:
                 self.get_logger().info(f"published the {len(self._files)} images")
-                # Exiting right away could drop the last image while it is still on its way.
-                self._publisher.wait_for_all_acked(LAST_IMAGE_ACK_TIMEOUT)
-                self.finished.set_result(True)
+                self._last_published = True
             self._next = 0
 
 

@@ -16,19 +16,11 @@ from onnx import TensorProto, helper
 from yolox_ros.backends import Backend, available_backends, get_backend
 from yolox_ros.detector import Detector, DetectorConfig
 from yolox_ros.errors import BackendError, ConfigError, ModelLoadError
+from yolox_ros.synthetic import CLASS_NAMES as NANO_NAMES
 
 TEST_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TEST_DIR.parent
 BUILTIN = ("onnxruntime", "openvino", "torch")
-NANO_NAMES = (
-    "stop",
-    "yield",
-    "speed_limit",
-    "no_entry",
-    "pedestrian_crossing",
-    "traffic_light",
-    "parking",
-)
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,11 @@ from det_rectangle_backend import ENTRY_POINT_NAME, declare_entry_points, write_
 from yolox_ros.detector import Detector, DetectorConfig
 from yolox_ros.errors import ConfigError, InvalidImageError, ModelLoadError
 from yolox_ros.metadata import ModelMetadata
+from yolox_ros.synthetic import CLASS_NAMES as NANO_NAMES
 
 TEST_DIR = Path(__file__).resolve().parent
 TARGET_BGR = (0, 0, 255)
 BACKGROUND_BGR = (90, 140, 60)
-NANO_NAMES = (
-    "stop",
-    "yield",
-    "speed_limit",
-    "no_entry",
-    "pedestrian_crossing",
-    "traffic_light",
-    "parking",
-)
 
 
 @pytest.fixture

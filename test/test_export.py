@@ -14,18 +14,10 @@ import torch
 from yolox_ros.export import export_onnx, main
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model, load_weights, read_checkpoint
+from yolox_ros.synthetic import CLASS_NAMES
 
 torch.set_num_threads(1)
 
-CLASS_NAMES = (
-    "stop",
-    "yield",
-    "speed_limit",
-    "no_entry",
-    "pedestrian_crossing",
-    "traffic_light",
-    "parking",
-)
 GOLDEN_WEIGHTS = "yolox_nano_c7_bncal_state_dict.npz"
 
 

@@ -136,6 +136,16 @@ def test_unreadable_image_in_a_directory_is_reported_and_the_rest_processed(
     assert "cannot read image" in captured.err and "broken.jpg" in captured.err
 
 
+def test_annotated_copy_that_cannot_be_written_is_reported(image_dir, data_dir, tmp_path, capsys):
+    save_dir = tmp_path / "out"
+    (save_dir / "a.png").mkdir(parents=True)  # a directory where the annotated image should go
+    model = str(data_dir / "yolox_nano_c7.onnx")
+    assert main([str(image_dir), "--model", model, "--save-dir", str(save_dir)]) == 1
+    captured = capsys.readouterr()
+    assert "cannot write annotated image" in captured.err and "a.png" in captured.err
+    assert (save_dir / "b.png").is_file()
+
+
 def test_runs_as_a_module(image_dir, data_dir):
     result = subprocess.run(
         [sys.executable, "-m", "yolox_ros.detect", str(image_dir / "b.png"), "--model"],

@@ -5,7 +5,8 @@ usage: python -m yolox_ros.detect SOURCE --model MODEL [options]
 Prints each frame's detections (or JSON lines with ``--json``) and, with
 ``--save-dir``, writes annotated copies: images under their own names,
 videos as ``<name>_annotated.mp4``. Exit status: 0 on success, 1 if some
-input could not be read, 2 for bad arguments or a model that cannot be used.
+input could not be read or an annotated copy could not be written, 2 for bad
+arguments or a model that cannot be used.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _report(
 
 
 def _detect_images(detector: Detector, paths: Sequence[Path], args: argparse.Namespace) -> bool:
-    """Detect in each image; False if one could not be read."""
+    """Detect in each image; False if one could not be read or its annotated copy written."""
     all_read = True
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -120,12 +121,15 @@ def _detect_images(detector: Detector, paths: Sequence[Path], args: argparse.Nam
         detections = detector.detect(image)
         _report(path, None, image, detections, args.json)
         if args.save_dir is not None:
-            cv2.imwrite(str(args.save_dir / path.name), draw_detections(image, detections))
+            output = args.save_dir / path.name
+            if not cv2.imwrite(str(output), draw_detections(image, detections)):
+                print(f"{PROG}: cannot write annotated image {output}", file=sys.stderr)
+                all_read = False
     return all_read
 
 
 def _detect_video(detector: Detector, path: Path, args: argparse.Namespace) -> bool:
-    """Detect in every frame (numbered from 0); False if the video could not be read."""
+    """Detect in every frame (numbered from 0); False if the video could not be read or written."""
     capture = cv2.VideoCapture(str(path))
     writer = None
     frames = 0
@@ -140,12 +144,16 @@ def _detect_video(detector: Detector, path: Path, args: argparse.Namespace) -> b
             if args.save_dir is None:
                 continue
             if writer is None:
+                output = args.save_dir / f"{path.stem}_annotated.mp4"
                 writer = cv2.VideoWriter(
-                    str(args.save_dir / f"{path.stem}_annotated.mp4"),
+                    str(output),
                     cv2.VideoWriter_fourcc(*VIDEO_FOURCC),
                     capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS,
                     (frame.shape[1], frame.shape[0]),
                 )
+                if not writer.isOpened():
+                    print(f"{PROG}: cannot write annotated video {output}", file=sys.stderr)
+                    return False
             writer.write(draw_detections(frame, detections))
     finally:
         capture.release()

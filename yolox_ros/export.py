@@ -185,8 +185,7 @@ def run(args: argparse.Namespace) -> Path:
         input_size=args.input_size or meta.input_size,
     )
 
-    class_weights = checkpoint.state_dict.get("head.cls_preds.0.weight")
-    checkpoint_classes = None if class_weights is None else int(class_weights.shape[0])
+    checkpoint_classes = checkpoint.num_classes
     num_classes = args.num_classes if args.num_classes is not None else checkpoint_classes
     if checkpoint_classes is not None and num_classes != checkpoint_classes:
         raise ConfigError(

@@ -22,6 +22,11 @@ KEY_STRIDES = "strides"
 DEFAULT_STRIDES = (8, 16, 32)
 
 
+def _is_positive_int(value: object) -> bool:
+    # JSON true is a Python int; [true, true] must not pass as a 1x1 input size.
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """What a model says about itself; ``None`` where the file does not say."""
@@ -49,7 +54,7 @@ class ModelMetadata:
     def from_props(cls, props: Mapping[str, str]) -> ModelMetadata:
         """Parse ONNX ``metadata_props``; unknown keys are ignored, malformed ones are an error."""
 
-        def load(key: str):
+        def load(key: str) -> object:
             if key not in props:
                 return None
             try:
@@ -69,9 +74,7 @@ class ModelMetadata:
         ):
             raise ModelLoadError(f"model metadata {KEY_CLASS_NAMES!r} must be a list of strings")
         if size is not None and not (
-            isinstance(size, list)
-            and len(size) == 2
-            and all(isinstance(v, int) and v > 0 for v in size)
+            isinstance(size, list) and len(size) == 2 and all(_is_positive_int(v) for v in size)
         ):
             raise ModelLoadError(
                 f"model metadata {KEY_INPUT_SIZE!r} must be [height, width], got {size!r}"
@@ -79,9 +82,7 @@ class ModelMetadata:
         if decoded is not None and not isinstance(decoded, bool):
             raise ModelLoadError(f"model metadata {KEY_DECODED!r} must be true or false")
         if strides is not None and not (
-            isinstance(strides, list)
-            and strides
-            and all(isinstance(s, int) and s > 0 for s in strides)
+            isinstance(strides, list) and strides and all(_is_positive_int(s) for s in strides)
         ):
             raise ModelLoadError(f"model metadata {KEY_STRIDES!r} must be a list of positive ints")
         return cls(

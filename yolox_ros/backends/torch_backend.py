@@ -25,12 +25,12 @@ from yolox_ros.backends.common import (
 from yolox_ros.errors import ModelLoadError
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model, load_weights, read_checkpoint, standard_input_size
+from yolox_ros.model.checkpoint import CLASS_PREDICTION_WEIGHT
 
 logger = logging.getLogger(__name__)
 
 TORCH_DEVICES = ("cpu", "cuda")
 OPTIONS = {"model_name": str}
-CLASS_PREDICTION_WEIGHT = "head.cls_preds.0.weight"
 
 
 class TorchBackend:
@@ -60,12 +60,11 @@ class TorchBackend:
                 f"checkpoint {path} does not name its model: set the backend option model_name "
                 "(nano, tiny, s, m, l or x)"
             )
-        class_weight = checkpoint.state_dict.get(CLASS_PREDICTION_WEIGHT)
-        if class_weight is None:
+        num_classes = checkpoint.num_classes
+        if num_classes is None:
             raise ModelLoadError(
                 f"checkpoint {path} is not a YOLOX state dict: no {CLASS_PREDICTION_WEIGHT}"
             )
-        num_classes = int(class_weight.shape[0])
 
         model = build_model(model_name, num_classes)
         load_weights(model, checkpoint.state_dict)

@@ -41,7 +41,9 @@ class BaseConv(nn.Module):
 class DWConv(nn.Module):
     """Depthwise k x k BaseConv followed by a pointwise 1 x 1 BaseConv."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1
+    ) -> None:
         super().__init__()
         self.dconv = BaseConv(in_channels, in_channels, kernel_size, stride, groups=in_channels)
         self.pconv = BaseConv(in_channels, out_channels, 1)
@@ -62,7 +64,7 @@ def spatial_conv(
 class Focus(nn.Module):
     """Space-to-depth (2 x 2 pixels to 4 x channels), then a 3 x 3 BaseConv."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.conv = BaseConv(in_channels * 4, out_channels, kernel_size)
 

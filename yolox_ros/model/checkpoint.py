@@ -20,6 +20,8 @@ from yolox_ros.metadata import ModelMetadata
 
 # Reader errors can be pages long; an error message keeps their first sentence, on one line.
 MAX_DETAIL_CHARS = 300
+# Its first dimension is the class count, whatever the model size.
+CLASS_PREDICTION_WEIGHT = "head.cls_preds.0.weight"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,12 @@ class Checkpoint:
 
     state_dict: dict[str, torch.Tensor]
     meta: ModelMetadata
+
+    @property
+    def num_classes(self) -> int | None:
+        """The class count the weights predict; ``None`` if the state dict has no YOLOX head."""
+        class_weight = self.state_dict.get(CLASS_PREDICTION_WEIGHT)
+        return None if class_weight is None else int(class_weight.shape[0])
 
 
 def _parse_meta(meta: object, path: Path) -> ModelMetadata:
@@ -47,7 +55,7 @@ def _parse_meta(meta: object, path: Path) -> ModelMetadata:
     if size is not None and not (
         isinstance(size, list | tuple)
         and len(size) == 2
-        and all(isinstance(v, int) and v > 0 for v in size)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
     ):
         raise ModelLoadError(
             f"checkpoint {path}: meta 'input_size' must be [height, width], got {size!r}"

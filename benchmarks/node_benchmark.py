@@ -19,6 +19,7 @@ Targets: normal p50 <= 1.25 x raw, overload p99 <= 3 x raw, RSS growth < 5 %.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import signal
 import subprocess
@@ -99,8 +100,13 @@ def measure_raw_backend(model: Path, threads: int, frame: np.ndarray) -> tuple[f
     return float(np.median(run_times)), float(np.median(detect_times))
 
 
-def publish_at(publisher, template: Image, rate_hz: float, stop: threading.Event, log: CameraLog):
+def publish_at(
+    publisher, template: Image, rate_hz: float, stop: threading.Event, log: CameraLog
+) -> None:
     """Publish ``template`` at ``rate_hz`` with fresh stamps until ``stop`` is set."""
+    # Each camera's thread stamps its own copy: a shared header would be restamped
+    # by the other camera between stamping and publishing.
+    frame = copy.deepcopy(template)
     period_ns = int(1e9 / rate_hz)
     next_ns = time.time_ns()
     while not stop.is_set():
@@ -108,10 +114,10 @@ def publish_at(publisher, template: Image, rate_hz: float, stop: threading.Event
         if now < next_ns:
             time.sleep((next_ns - now) / 1e9)
             continue
-        template.header.stamp.sec, template.header.stamp.nanosec = divmod(now, 1_000_000_000)
+        frame.header.stamp.sec, frame.header.stamp.nanosec = divmod(now, 1_000_000_000)
         with log.lock:
             log.sent.add(now)
-        publisher.publish(template)
+        publisher.publish(frame)
         next_ns += period_ns
         if next_ns < now:  # fell behind (machine busy): do not burst to catch up
             next_ns = now + period_ns

@@ -17,7 +17,7 @@ SHARE = get_package_share_directory("yolox_ros")
 FORWARDED = ("image_topic", "model_path", "backend", "device", "params_file", "namespace")
 
 
-def generate_launch_description():
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             DeclareLaunchArgument(

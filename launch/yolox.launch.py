@@ -52,7 +52,7 @@ def _detection_node(context):
     ]
 
 
-def generate_launch_description():
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             DeclareLaunchArgument(

@@ -90,12 +90,15 @@ class ImageReplay(Node):
         )
 
     def _publish_next(self) -> None:
+        if self.finished.done():
+            return
         if self._last_published:
             # One period after the last image: a best-effort subscriber acknowledges
             # nothing, so this wait is what lets the last image arrive before exit.
             self._publisher.wait_for_all_acked(LAST_IMAGE_ACK_TIMEOUT)
             self.finished.set_result(True)
-        if self.finished.done() or (self._wait and self._publisher.get_subscription_count() == 0):
+            return
+        if self._wait and self._publisher.get_subscription_count() == 0:
             return
         if self._next == 0 and any(self.count_subscribers(t) == 0 for t in self._wait_for_topics):
             return

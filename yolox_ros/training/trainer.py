@@ -9,7 +9,7 @@ checkpoints use the EMA weights.
 Checkpoints (``last.pt`` every epoch, ``best.pt`` at the best mAP@0.5:0.95)::
 
     {"model": EMA state dict, "meta": {"model_name", "class_names", "input_size"},
-     "train_state": {"model", "optimizer", "ema_updates", "epoch", "best_map"}}
+     "train_state": {"model", "optimizer", "ema_updates", "next_epoch", "best_map"}}
 """
 
 from __future__ import annotations
@@ -55,9 +55,8 @@ class TrainConfig:
     batch_size: int = 64
     train_size: int | None = None  # square training size; default the model's standard size
     test_size: int | None = None  # evaluation / export size; default the model's standard size
-    multiscale: tuple[int, int] | None = (
-        None  # min, max training size (multiples of 32); None: official
-    )
+    # min, max training size (multiples of 32); None: the official range
+    multiscale: tuple[int, int] | None = None
     warmup_epochs: int = 5
     no_aug_epochs: int = 15
     flip_prob: float = 0.5
@@ -156,6 +155,9 @@ def load_val_set(config: TrainConfig) -> tuple[list[np.ndarray], list[ImageResul
         image, labels = source.load(index)
         images.append(image)
         truths.append(ImageResult(labels[:, :4], labels[:, 4].astype(np.int64)))
+    # Without ground truth the mAP is NaN, no epoch is ever best and the export has no best.pt.
+    if not any(len(truth.boxes) for truth in truths):
+        raise ValueError(f"validation set {config.val!r} has no labelled boxes")
     return images, truths
 
 

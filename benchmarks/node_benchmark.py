@@ -243,6 +243,8 @@ def main() -> None:
         node_process.wait(30)
         executor.shutdown()
         rclpy.try_shutdown()
+        # A spinning thread still alive at interpreter exit aborts in rclpy's C++ layer.
+        spinner.join(timeout=10)
 
     raw_ms = raw_s * 1e3
     print_phase(f"normal: 1 camera at {normal_rate:.1f} fps", normal, raw_ms)

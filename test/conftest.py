@@ -11,6 +11,7 @@ import itertools
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TEST_DIR = Path(__file__).resolve().parent
@@ -50,3 +51,13 @@ def ros_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def golden_io() -> dict[str, np.ndarray]:
+    """Outputs of the official YOLOX on the golden weights: image_bgr, input, raw/decoded_output.
+
+    Every test shares the same arrays: copy before modifying one.
+    """
+    with np.load(DATA_DIR / "yolox_nano_c7_bncal_io.npz") as arrays:
+        return {key: arrays[key] for key in arrays.files}

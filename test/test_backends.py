@@ -23,12 +23,6 @@ REPO_ROOT = TEST_DIR.parent
 BUILTIN = ("onnxruntime", "openvino", "torch")
 
 
-@pytest.fixture(scope="module")
-def golden(data_dir):
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as arrays:
-        return {key: arrays[key] for key in arrays.files}
-
-
 @pytest.fixture
 def nano_onnx(data_dir) -> Path:
     return data_dir / "yolox_nano_c7.onnx"
@@ -98,14 +92,14 @@ def test_importing_the_package_imports_no_inference_runtime():
 # --- onnxruntime ------------------------------------------------------------------------
 
 
-def test_onnxruntime_reads_shape_and_metadata(nano_onnx, golden):
+def test_onnxruntime_reads_shape_and_metadata(nano_onnx, golden_io):
     backend = get_backend("onnxruntime")(nano_onnx, num_threads=1)
     assert isinstance(backend, Backend)
     assert backend.name == "onnxruntime" and backend.device == "cpu"
     assert backend.providers == ("CPUExecutionProvider",)
     assert backend.input_shape == (1, 3, 416, 416) and backend.output_width == 12
     assert backend.metadata.class_names == NANO_NAMES and backend.metadata.decoded is False
-    np.testing.assert_allclose(backend.run(golden["input"]), golden["raw_output"], atol=2e-3)
+    np.testing.assert_allclose(backend.run(golden_io["input"]), golden_io["raw_output"], atol=2e-3)
 
 
 @pytest.mark.parametrize("device", ["cuda", "tensorrt"])
@@ -152,13 +146,13 @@ def test_onnxruntime_rejects_bad_settings(nano_onnx, device, options, error, mes
         get_backend("onnxruntime")(nano_onnx, device=device, options=options)
 
 
-def test_onnxruntime_options_are_applied(nano_onnx, golden):
+def test_onnxruntime_options_are_applied(nano_onnx, golden_io):
     backend = get_backend("onnxruntime")(
         nano_onnx,
         num_threads=1,
         options={"graph_optimization_level": "disable", "allow_spinning": False},
     )
-    np.testing.assert_allclose(backend.run(golden["input"]), golden["raw_output"], atol=2e-3)
+    np.testing.assert_allclose(backend.run(golden_io["input"]), golden_io["raw_output"], atol=2e-3)
 
 
 def test_a_model_that_is_not_yolox_is_refused(tmp_path):
@@ -180,20 +174,20 @@ def test_a_model_that_is_not_yolox_is_refused(tmp_path):
 # --- openvino ---------------------------------------------------------------------------
 
 
-def test_openvino_and_onnxruntime_agree_on_the_nano_model(nano_onnx, golden):
+def test_openvino_and_onnxruntime_agree_on_the_nano_model(nano_onnx, golden_io):
     onnxruntime = get_backend("onnxruntime")(nano_onnx, num_threads=1)
     openvino = get_backend("openvino")(nano_onnx, num_threads=1)
     assert isinstance(openvino, Backend)
     assert openvino.device == "cpu" and openvino.input_shape == (1, 3, 416, 416)
     assert openvino.metadata == onnxruntime.metadata
     np.testing.assert_allclose(
-        openvino.run(golden["input"]), onnxruntime.run(golden["input"]), atol=2e-3
+        openvino.run(golden_io["input"]), onnxruntime.run(golden_io["input"]), atol=2e-3
     )
 
     results = [
         Detector(
             DetectorConfig(nano_onnx, backend=name, conf_threshold=0.001, num_threads=1)
-        ).detect(golden["image_bgr"])
+        ).detect(golden_io["image_bgr"])
         for name in ("onnxruntime", "openvino")
     ]
     assert len(results[0]) == len(results[1]) > 10
@@ -248,18 +242,21 @@ def nano_checkpoints(tmp_path_factory, data_dir):
 
 
 def test_torch_backend_runs_checkpoints_like_the_official_model(
-    nano_checkpoints, golden, nano_onnx
+    nano_checkpoints, golden_io, nano_onnx
 ):
     with_meta, _ = nano_checkpoints
     backend = get_backend("torch")(with_meta, num_threads=1)
     assert isinstance(backend, Backend)
     assert backend.metadata.class_names == NANO_NAMES and backend.metadata.decoded is False
-    np.testing.assert_allclose(backend.run(golden["input"]), golden["raw_output"], atol=2e-3)
+    np.testing.assert_allclose(backend.run(golden_io["input"]), golden_io["raw_output"], atol=2e-3)
 
     from_torch = Detector(DetectorConfig(with_meta, backend="torch", conf_threshold=0.001))
     from_onnx = Detector(DetectorConfig(nano_onnx, conf_threshold=0.001, num_threads=1))
     assert from_torch.input_size == (416, 416)
-    expected, actual = from_onnx.detect(golden["image_bgr"]), from_torch.detect(golden["image_bgr"])
+    expected, actual = (
+        from_onnx.detect(golden_io["image_bgr"]),
+        from_torch.detect(golden_io["image_bgr"]),
+    )
     assert len(actual) == len(expected) > 10
     np.testing.assert_allclose(actual.boxes, expected.boxes, atol=0.05)
     assert actual.class_names == expected.class_names

@@ -20,9 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def golden_image(data_dir) -> np.ndarray:
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as arrays:
-        return arrays["image_bgr"]
+def golden_image(golden_io) -> np.ndarray:
+    return golden_io["image_bgr"]
 
 
 @pytest.fixture

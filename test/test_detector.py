@@ -239,9 +239,8 @@ def reference_detections(decoded: np.ndarray, conf: float, iou_threshold: float,
     return kept
 
 
-def test_nano_model_detections_match_the_official_pipeline(data_dir):
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as arrays:
-        image, decoded = arrays["image_bgr"], arrays["decoded_output"][0]
+def test_nano_model_detections_match_the_official_pipeline(data_dir, golden_io):
+    image, decoded = golden_io["image_bgr"], golden_io["decoded_output"][0]
     detector = Detector(
         DetectorConfig(data_dir / "yolox_nano_c7.onnx", conf_threshold=0.001, num_threads=1)
     )

@@ -33,12 +33,6 @@ def read_metadata(path) -> ModelMetadata:
 
 
 @pytest.fixture(scope="module")
-def golden_io(data_dir) -> dict[str, np.ndarray]:
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as io:
-        return {key: io[key] for key in io.files}
-
-
-@pytest.fixture(scope="module")
 def golden_model(data_dir):
     model = build_model("nano", 7)
     load_weights(model, read_checkpoint(data_dir / GOLDEN_WEIGHTS).state_dict)

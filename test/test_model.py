@@ -34,12 +34,6 @@ def golden_state_dict(data_dir) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def golden_io(data_dir) -> dict[str, np.ndarray]:
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as io:
-        return {key: io[key] for key in io.files}
-
-
-@pytest.fixture(scope="module")
 def golden_model(golden_state_dict):
     model = build_model("nano", 7)
     load_weights(model, golden_state_dict)

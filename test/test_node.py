@@ -57,8 +57,8 @@ def reference() -> Detector:
 
 
 @pytest.fixture(scope="module")
-def scene() -> np.ndarray:
-    return np.load(DATA_DIR / "yolox_nano_c7_bncal_io.npz")["image_bgr"]
+def scene(golden_io) -> np.ndarray:
+    return golden_io["image_bgr"]
 
 
 @pytest.fixture

@@ -18,15 +18,9 @@ from yolox_ros.postprocess import (
 )
 
 
-@pytest.fixture(scope="module")
-def golden(data_dir):
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as arrays:
-        return {key: arrays[key] for key in arrays.files}
-
-
-def test_decode_matches_the_official_decode(golden):
-    decoded = decode_outputs(golden["raw_output"], (416, 416))
-    np.testing.assert_allclose(decoded, golden["decoded_output"], rtol=1e-6, atol=1e-4)
+def test_decode_matches_the_official_decode(golden_io):
+    decoded = decode_outputs(golden_io["raw_output"], (416, 416))
+    np.testing.assert_allclose(decoded, golden_io["decoded_output"], rtol=1e-6, atol=1e-4)
 
 
 def test_anchor_order_is_level_then_row_major():
@@ -57,9 +51,9 @@ def test_hand_decoded_anchor():
     )
 
 
-def test_decoded_or_raw_output_is_told_apart(golden):
-    assert not looks_decoded(golden["raw_output"], (416, 416))
-    assert looks_decoded(golden["decoded_output"], (416, 416))
+def test_decoded_or_raw_output_is_told_apart(golden_io):
+    assert not looks_decoded(golden_io["raw_output"], (416, 416))
+    assert looks_decoded(golden_io["decoded_output"], (416, 416))
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes_and_disjoint_ones():
@@ -161,10 +155,10 @@ def test_agnostic_and_class_aware_nms_and_max_detections():
     np.testing.assert_allclose(scores, [0.9])
 
 
-def test_raw_output_is_decoded_before_selection(golden):
+def test_raw_output_is_decoded_before_selection(golden_io):
     settings = PostprocessSettings(conf_threshold=0.001, nms_threshold=0.45)
-    from_raw = select_detections(golden["raw_output"][0], (416, 416), False, settings)
-    from_decoded = select_detections(golden["decoded_output"][0], (416, 416), True, settings)
+    from_raw = select_detections(golden_io["raw_output"][0], (416, 416), False, settings)
+    from_decoded = select_detections(golden_io["decoded_output"][0], (416, 416), True, settings)
     assert from_raw[0].shape[0] > 10
     np.testing.assert_allclose(from_raw[0], from_decoded[0], atol=1e-3)
     np.testing.assert_array_equal(from_raw[2], from_decoded[2])

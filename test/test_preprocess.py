@@ -9,28 +9,22 @@ from yolox_ros.errors import InvalidImageError
 from yolox_ros.preprocess import LetterboxBuffers, letterbox_ratio, resized_hw, validate_image
 
 
-@pytest.fixture(scope="module")
-def golden(data_dir):
-    with np.load(data_dir / "yolox_nano_c7_bncal_io.npz") as arrays:
-        return {key: arrays[key] for key in arrays.files}
-
-
-def test_letterbox_matches_the_official_preproc_bit_for_bit(golden):
-    tensor, ratios = LetterboxBuffers((416, 416)).fill([golden["image_bgr"]])
-    np.testing.assert_array_equal(tensor, golden["input"])
+def test_letterbox_matches_the_official_preproc_bit_for_bit(golden_io):
+    tensor, ratios = LetterboxBuffers((416, 416)).fill([golden_io["image_bgr"]])
+    np.testing.assert_array_equal(tensor, golden_io["input"])
     assert ratios == [0.65]
 
 
-def test_reused_buffer_is_refreshed_when_the_image_size_changes(golden):
+def test_reused_buffer_is_refreshed_when_the_image_size_changes(golden_io):
     buffers = LetterboxBuffers((416, 416))
-    buffers.fill([golden["image_bgr"]])
+    buffers.fill([golden_io["image_bgr"]])
     tall = np.full((900, 200, 3), 7, np.uint8)
     tensor, _ = buffers.fill([tall])
     # Content on the left, 114 padding where the landscape image used to be.
     assert tensor[0, :, :, :92].max() == 7
     assert (tensor[0, :, :, 92:] == 114).all()
-    tensor, _ = buffers.fill([golden["image_bgr"]])
-    np.testing.assert_array_equal(tensor, golden["input"])
+    tensor, _ = buffers.fill([golden_io["image_bgr"]])
+    np.testing.assert_array_equal(tensor, golden_io["input"])
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ colcon: env
 	AMENT_PREFIX_PATH=$(abspath $(VENV)) $(VENV)/bin/colcon build --base-paths . --symlink-install
 
 bench: env
-	$(PY) benchmarks/detector_benchmark.py
+	$(PY) -m benchmarks.detector_benchmark
 	$(PY) benchmarks/node_benchmark.py
 
 clean:

@@ -1,9 +1,10 @@
 """The ROS 2 detection node: camera images in, vision_msgs/Detection2DArray out.
 
-Subscription callbacks only store each camera's latest frame; one worker
-thread decodes it, runs the detector and publishes, so a slow model never
-works through a queue of stale frames (overwritten frames count as dropped).
-Topics, parameters and diagnostics are described in the README.
+One inference thread takes the camera images off their subscriptions
+(``direct_subscriptions``), keeps each camera's newest frame, decodes it, runs the
+detector and publishes, so a slow model never works through a queue of stale
+frames (frames a newer one overtook count as dropped). The executor serves
+parameters and diagnostics. Topics, parameters and diagnostics are described in the README.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from yolox_ros.annotate import draw_detections
 from yolox_ros.detector import Detector
+from yolox_ros.direct_subscriptions import DirectSubscriptions
 from yolox_ros.errors import ConfigError, InvalidImageError
 from yolox_ros.frame_stats import FrameStats, StatsSnapshot, assess
 from yolox_ros.image_conversion import bgr_to_image_msg, compressed_msg_to_bgr, image_msg_to_bgr
-from yolox_ros.latest_frame import LatestFrameMailbox
+from yolox_ros.latest_frame import LatestFrames
 from yolox_ros.node_params import (
     PARAMETER_NAMES,
     NodeSettings,
@@ -49,6 +51,7 @@ NODE_NAME = "yolox"
 BAD_FRAME_LOG_PERIOD_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
 WORKER_STOP_TIMEOUT_S = 10.0
+INPUT_QUEUE_DEPTH = 5  # as rclpy's qos_profile_sensor_data
 
 _DETECTIONS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _ANNOTATED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -59,10 +62,10 @@ _LABEL_INFO_QOS = QoSProfile(
 
 
 def input_qos(reliable: bool) -> QoSProfile:
-    """Keep only the newest image: the node never wants an older one."""
+    """Like SensorData; the history holds the frames that arrive while the model runs."""
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=1,
+        depth=INPUT_QUEUE_DEPTH,
         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
         durability=DurabilityPolicy.VOLATILE,
     )
@@ -101,11 +104,14 @@ class YoloxNode(Node):
         self._decode: Callable[[Image | CompressedImage], np.ndarray] = (
             compressed_msg_to_bgr if compressed else image_msg_to_bgr
         )
-        self._cameras = [
-            self._add_camera(index, topic, compressed)
-            for index, topic in enumerate(self._settings.input_topics)
-        ]
-        self._mailbox: LatestFrameMailbox = LatestFrameMailbox(len(self._cameras))
+        topics = self._settings.input_topics
+        self._cameras = [self._add_camera(topic) for topic in topics]
+        self._images = DirectSubscriptions(
+            self,
+            CompressedImage if compressed else Image,
+            [f"{topic}/compressed" if compressed else topic for topic in topics],
+            input_qos(self._settings.reliable_qos),
+        )
         self._publish_label_info(self._settings.conf_threshold)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
@@ -127,16 +133,18 @@ class YoloxNode(Node):
     def destroy_node(self) -> None:
         """Stop the inference thread before the publishers it uses go away."""
         if self._worker is not None:
-            self._mailbox.close()
+            self._images.stop()
             self._worker.join(WORKER_STOP_TIMEOUT_S)
+            if not self._worker.is_alive():
+                self._images.destroy()
         if self._log_forwarder is not None:
             logging.getLogger(PACKAGE).removeHandler(self._log_forwarder)
         super().destroy_node()
 
     # ------------------------------------------------------------------ set-up
-    def _add_camera(self, index: int, topic: str, compressed: bool) -> _Camera:
+    def _add_camera(self, topic: str) -> _Camera:
         namespace = output_namespace(topic)
-        camera = _Camera(
+        return _Camera(
             input_topic=topic,
             detections=self.create_publisher(
                 Detection2DArray, output_topic(namespace, "detections"), _DETECTIONS_QOS
@@ -150,32 +158,39 @@ class YoloxNode(Node):
             stats=FrameStats(),
             reported=StatsSnapshot(),
         )
-        self.create_subscription(
-            CompressedImage if compressed else Image,
-            f"{topic}/compressed" if compressed else topic,
-            lambda msg: self._on_image(index, msg),
-            input_qos(self._settings.reliable_qos),
-        )
-        return camera
 
     # ------------------------------------------------------------------ frames
-    def _on_image(self, camera_index: int, msg: Image | CompressedImage) -> None:
-        replaced = self._mailbox.put(camera_index, msg)
-        self._cameras[camera_index].stats.count_received(replaced)
-
     def _run_worker(self) -> None:
-        while (taken := self._mailbox.take()) is not None:
-            camera = self._cameras[taken[0]]
-            try:
-                self._process(camera, taken[1])
-            except Exception as exc:  # noqa: BLE001 - one frame must never stop detection
-                if not self.context.ok():
-                    return
-                camera.stats.count_failed()
-                self.get_logger().error(
-                    f"detection failed on a frame from {camera.input_topic}: {exc!r}",
-                    throttle_duration_sec=BAD_FRAME_LOG_PERIOD_S,
-                )
+        latest: LatestFrames[Image | CompressedImage] = LatestFrames(len(self._cameras))
+        while self._collect_arrivals(latest):
+            if (taken := latest.take()) is not None:
+                self._process_guarded(self._cameras[taken[0]], taken[1])
+
+    def _collect_arrivals(self, latest: LatestFrames) -> bool:
+        """Wait unless a frame is waiting already, then file all arrivals; False: stop."""
+        try:
+            arrivals = self._images.wait(block=latest.empty())
+        except Exception as exc:  # noqa: BLE001 - a line in the log, not a thread traceback
+            if self.context.ok():  # else: shut down during the wait
+                self.get_logger().fatal(f"cannot take images any more, detection stopped: {exc!r}")
+            return False
+        if arrivals is None:
+            return False
+        for index, msg in arrivals:
+            self._cameras[index].stats.count_received(latest.put(index, msg))
+        return True
+
+    def _process_guarded(self, camera: _Camera, msg: Image | CompressedImage) -> None:
+        try:
+            self._process(camera, msg)
+        except Exception as exc:  # noqa: BLE001 - one frame must never stop detection
+            if not self.context.ok():
+                return
+            camera.stats.count_failed()
+            self.get_logger().error(
+                f"detection failed on a frame from {camera.input_topic}: {exc!r}",
+                throttle_duration_sec=BAD_FRAME_LOG_PERIOD_S,
+            )
 
     def _process(self, camera: _Camera, msg: Image | CompressedImage) -> None:
         settings = self._settings

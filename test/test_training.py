@@ -491,8 +491,6 @@ def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Pa
         train_size=256,
         test_size=256,
         multiscale=(224, 288),
-        warmup_epochs=1,
-        no_aug_epochs=1,
         synthetic_train_count=400,
         synthetic_val_count=40,
         eval_interval=5,

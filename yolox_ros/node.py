@@ -51,7 +51,9 @@ NODE_NAME = "yolox"
 BAD_FRAME_LOG_PERIOD_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
 WORKER_STOP_TIMEOUT_S = 10.0
-INPUT_QUEUE_DEPTH = 5  # as rclpy's qos_profile_sensor_data
+# Frames of a camera arriving between two of its turns are all counted (as dropped but the
+# newest) up to this many; 2x overload brings 2. Each slot holds a whole image.
+INPUT_QUEUE_DEPTH = 3
 
 _DETECTIONS_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _ANNOTATED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)

@@ -20,6 +20,7 @@ pytest.importorskip("vision_msgs.msg")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.serialization import serialize_message  # noqa: E402
 from ros_helpers import (  # noqa: E402
     LATCHED,
     RELIABLE,
@@ -342,6 +343,23 @@ def test_bad_frame_is_logged_and_skipped_and_the_next_frame_is_processed(
         assert harness.exchange(images, good, results).header == good_header
         assert "image_raw" in log.msg  # names the camera
         assert not [m for m in results.snapshot() if m.header == bad.header]
+
+
+@with_parameters(reliable_qos=True)
+def test_malformed_serialized_images_do_not_stop_detection(
+    harness: NodeHarness, scene: np.ndarray
+) -> None:
+    # A publisher can put any bytes on the wire (rclpy publishes bytes as a serialized message);
+    # the middleware rejects these when the node takes them, and the next frame is still answered.
+    images = harness.publisher(Image, "image_raw")
+    results = harness.subscribe(Detection2DArray, "detections")
+    harness.wait_for_publisher("detections")
+    serialized = serialize_message(image_msg(scene, "bgr8", harness.next_header()))
+    images.publish(serialized[:100])  # cut inside the pixel data
+    images.publish(serialized[:4] + b"\xff" * 60)  # a sequence length far beyond the message
+
+    good = image_msg(scene, "bgr8", harness.next_header())
+    assert harness.exchange(images, good, results).header == good.header
 
 
 @with_parameters(reliable_qos=True)

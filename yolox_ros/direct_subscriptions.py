@@ -52,14 +52,15 @@ class DirectSubscriptions:
     def __init__(self, node: Node, msg_type: type, topics: Sequence[str], qos: QoSProfile) -> None:
         group = _OutsideExecutors()
         self._msg_type = msg_type
-        self._subscriptions: list[Subscription] = [
+        subscriptions: list[Subscription] = [
             node.create_subscription(msg_type, topic, _never_called, qos, callback_group=group)
             for topic in topics
         ]
+        self._handles = [subscription.handle for subscription in subscriptions]
         # Not created through the node: the node's executor must not wait on it either.
         self._stop = GuardCondition(None, None, context=node.context)
         self._stopped = False
-        self._wait_set = _WaitSet(len(self._subscriptions), 1, 0, 0, 0, 0, node.context.handle)
+        self._wait_set = _WaitSet(len(subscriptions), 1, 0, 0, 0, 0, node.context.handle)
 
     def wait(self, block: bool) -> list[tuple[int, Any]] | None:
         """Every message that has arrived, as ``(topic index, message)``, oldest first per topic.
@@ -71,11 +72,10 @@ class DirectSubscriptions:
         if self._stopped:
             return None
         with ExitStack() as in_use:  # the handles must outlive the wait
-            handles = [subscription.handle for subscription in self._subscriptions]
-            for handle in (*handles, self._stop.handle):
+            for handle in (*self._handles, self._stop.handle):
                 in_use.enter_context(handle)
             self._wait_set.clear_entities()
-            for handle in handles:
+            for handle in self._handles:
                 self._wait_set.add_subscription(handle)
             self._wait_set.add_guard_condition(self._stop.handle)
             self._wait_set.wait(-1 if block else 0)
@@ -83,7 +83,7 @@ class DirectSubscriptions:
                 return None
             ready = set(self._wait_set.get_ready_entities("subscription"))
             arrivals = []
-            for index, handle in enumerate(handles):
+            for index, handle in enumerate(self._handles):
                 if handle.pointer not in ready:
                     continue
                 while (taken := handle.take_message(self._msg_type, False)) is not None:

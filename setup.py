@@ -28,16 +28,11 @@ setup(
     tests_require=["pytest"],
     entry_points={
         "console_scripts": [
-            "yolox_node = yolox_ros.node:main",
-            "image_replay = yolox_ros.replay:main",
-            "yolox_detect = yolox_ros.detect:main",
-            "yolox_export = yolox_ros.export:main",
-            "yolox_train = yolox_ros.train:main",
-        ],
-        "yolox_ros.backends": [
-            "onnxruntime = yolox_ros.backends.onnxruntime_backend:OnnxRuntimeBackend",
-            "openvino = yolox_ros.backends.openvino_backend:OpenVinoBackend",
-            "torch = yolox_ros.backends.torch_backend:TorchBackend",
+            "yolox_node = yolox_ros.ros.node:main",
+            "image_replay = yolox_ros.ros.replay:main",
+            "yolox_detect = yolox_ros.cli.detect:main",
+            "yolox_export = yolox_ros.cli.export:main",
+            "yolox_train = yolox_ros.cli.train:main",
         ],
     },
 )

@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from yolox_ros.detector import Detector, DetectorConfig
-from yolox_ros.preprocess import LetterboxBuffers
+from yolox_ros.core.detector import Detector, DetectorConfig
+from yolox_ros.core.preprocess import LetterboxBuffers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / "test" / "data" / "yolox_nano_c7.onnx"

@@ -54,9 +54,9 @@ from rclpy.qos import (  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from yolox_ros.detector import Detector, DetectorConfig  # noqa: E402
-from yolox_ros.image_conversion import bgr_to_image_msg  # noqa: E402
-from yolox_ros.node_params import default_model_path  # noqa: E402
+from yolox_ros.core.detector import Detector, DetectorConfig  # noqa: E402
+from yolox_ros.ros.image_conversion import bgr_to_image_msg  # noqa: E402
+from yolox_ros.ros.params import default_model_path  # noqa: E402
 
 FALLBACK_MODEL = REPO_ROOT / "test" / "data" / "yolox_nano_c7.onnx"
 FRAME_SOURCE = REPO_ROOT / "data" / "demo_sequence" / "frame_0015.jpg"
@@ -170,7 +170,7 @@ def run_phase(
 def start_node(model: Path, threads: int, log_dir: Path) -> subprocess.Popen:
     topics = "[" + ",".join(f"{camera}/image_raw" for camera in CAMERAS) + "]"
     command = [
-        sys.executable, "-m", "yolox_ros.node", "--ros-args",
+        sys.executable, "-m", "yolox_ros.ros.node", "--ros-args",
         "-p", f"model_path:={model}", "-p", f"num_threads:={threads}",
         "-p", f"input_topics:={topics}",
     ]  # fmt: skip

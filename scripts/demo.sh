@@ -47,15 +47,15 @@ echo "demo: $FRAMES frames from $SEQUENCE at $RATE Hz (ROS_DOMAIN_ID=$ROS_DOMAIN
 NODE_ARGS=(--ros-args -r __node:=yolox --params-file config/traffic_sign.yaml)
 [ -n "$MODEL" ] && NODE_ARGS+=(-p "model_path:=$MODEL")
 # The listener first: the node then meets it while starting up.
-"$PY" -m yolox_ros.demo_listener --ros-args -p "output_dir:=$OUT" -p "frames:=$FRAMES" &
+"$PY" -m yolox_ros.ros.demo_listener --ros-args -p "output_dir:=$OUT" -p "frames:=$FRAMES" &
 LISTENER=$!
 PIDS+=("$LISTENER")
-"$PY" -m yolox_ros.node "${NODE_ARGS[@]}" &
+"$PY" -m yolox_ros.ros.node "${NODE_ARGS[@]}" &
 PIDS+=($!)
 
 # The replay holds its first image until the node and the listener are subscribed,
 # and exits after the last one.
-"$PY" -m yolox_ros.replay --ros-args -p "directory:=$SEQUENCE" -p "rate:=$RATE" \
+"$PY" -m yolox_ros.ros.replay --ros-args -p "directory:=$SEQUENCE" -p "rate:=$RATE" \
   -p "wait_for_topics:=[detections, detections/image]"
 wait "$LISTENER"
 echo "demo: annotated frames in $OUT/"

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-TEST_DIR = Path(__file__).resolve().parent
-DATA_DIR = TEST_DIR / "data"
-REPO_ROOT = TEST_DIR.parent
+from support import DATA_DIR
 
 # Domain ids 1..100 are valid on Linux with the default port mapping; spread
 # concurrently running pytest processes by pid so they do not meet.

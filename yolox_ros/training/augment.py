@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yolox_ros.preprocess import letterbox_ratio, resized_hw
+from yolox_ros.core.preprocess import letterbox_ratio, resized_hw
 
 PAD_VALUE = 114
 MIN_BOX_SIDE = 1.0  # boxes whose shorter side is not larger than this are dropped

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from yolox_ros.postprocess import PostprocessSettings, select_detections, to_image_pixels
-from yolox_ros.preprocess import LetterboxBuffers
+from yolox_ros.core.postprocess import PostprocessSettings, select_detections, to_image_pixels
+from yolox_ros.core.preprocess import LetterboxBuffers
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0, 1, 101)

@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
-from yolox_ros.export import export_onnx
 from yolox_ros.model import YOLOX, build_model, canonical_name, standard_input_size
+from yolox_ros.model.export import export_onnx
 from yolox_ros.training.augment import AugmentConfig
-from yolox_ros.training.dataset import GeneratedScenes, SceneDirectory, SceneSource, TrainBatches
+from yolox_ros.training.batches import GeneratedScenes, SceneDirectory, SceneSource, TrainBatches
 from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.evaluate import ImageResult, MeanAP, mean_average_precision, predict
 from yolox_ros.training.loss import yolox_loss

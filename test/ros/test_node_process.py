@@ -1,0 +1,91 @@
+"""The node as its own process, started the way launch_ros starts it.
+
+launch_ros runs ``yolox_node --ros-args -r __node:=yolox --params-file FILE``;
+here the same command line goes to ``python -m yolox_ros.ros.node``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("vision_msgs.msg")
+
+from sensor_msgs.msg import Image  # noqa: E402
+from support import DATA_DIR, REPO_ROOT  # noqa: E402
+from support.ros import TIMEOUT_S, RosProbe, image_msg  # noqa: E402
+from vision_msgs.msg import Detection2DArray  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+MODEL = DATA_DIR / "yolox_nano_c7.onnx"
+PARAMS_FILE = REPO_ROOT / "config" / "traffic_sign.yaml"
+
+
+def node_command(*parameters: str) -> list[str]:
+    command = [sys.executable, "-m", "yolox_ros.ros.node", "--ros-args", "-r", "__node:=yolox"]
+    command += ["--params-file", str(PARAMS_FILE)]
+    for parameter in parameters:
+        command += ["-p", parameter]
+    return command
+
+
+def test_node_detects_and_exits_cleanly_on_sigint(ros_env: dict[str, str]) -> None:
+    node = subprocess.Popen(
+        node_command(f"model_path:={MODEL}"),
+        cwd=REPO_ROOT, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with RosProbe() as probe:
+            results = probe.subscribe(Detection2DArray, "/detections")
+            probe.start()
+            images = probe.publisher(Image, "/image_raw")
+            frame = image_msg(np.zeros((120, 160, 3), np.uint8), "bgr8", probe.next_header())
+            assert probe.exchange(images, frame, results).header == frame.header
+    finally:
+        node.send_signal(signal.SIGINT)
+        stdout, stderr = node.communicate(timeout=TIMEOUT_S)
+    assert node.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        (["model_path:=/no/such/model.onnx"], "model file not found: /no/such/model.onnx"),
+        (
+            [f"model_path:={MODEL}", "class_names:=[stop,yield,go]"],
+            "class_names lists 3 names but the model predicts 7 classes",
+        ),
+        (
+            [f"model_path:={MODEL}", "conf_threshold:=1.5"],
+            "conf_threshold out of range Min: 0.0, Max: 1.0, value: 1.5",
+        ),
+        (
+            [f"model_path:={MODEL}", "transport:=pigeon"],
+            "transport must be one of raw, compressed; got 'pigeon'",
+        ),
+        (
+            [f"model_path:={MODEL}", "input_topics:=[left_image,right_image]"],
+            "input topics 'left_image' and 'right_image' would both publish on 'detections'",
+        ),
+    ],
+    ids=["missing_model", "class_names_not_fitting", "threshold_out_of_range",
+         "unknown_transport", "cameras_sharing_outputs"],
+)  # fmt: skip
+def test_bad_configuration_exits_non_zero_with_one_readable_line(
+    ros_env: dict[str, str], parameters: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        node_command(*parameters),
+        cwd=REPO_ROOT, env=ros_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("yolox_node: ") and message in lines[0], lines[0]

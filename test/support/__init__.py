@@ -1,0 +1,16 @@
+"""Helpers shared by the test suite (importable as ``support`` from any test).
+
+Sub-modules: ``onnx_models`` (small YOLOX-like ONNX files), ``rectangle_backend``
+(a backend declared through an entry point), ``ros`` (rclpy probes and image
+messages; needs rclpy), ``ros_stack_peer`` (a process on the other end of a
+ROS graph).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TEST_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = TEST_DIR / "data"
+REPO_ROOT = TEST_DIR.parent
+SHIPPED_MODEL = REPO_ROOT / "models" / "traffic_sign_nano.onnx"

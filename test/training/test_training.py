@@ -1,0 +1,514 @@
+"""Training: label assignment, loss, augmentations, schedule, EMA, mAP and short training runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn.functional as F  # noqa: N812 - the usual alias
+from support import REPO_ROOT
+
+from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
+from yolox_ros.metadata import ModelMetadata
+from yolox_ros.model import build_model
+from yolox_ros.training.augment import (
+    AugmentConfig,
+    mixup,
+    random_affine_matrix,
+    random_flip,
+    train_sample,
+    warp_affine,
+)
+from yolox_ros.training.batches import GeneratedScenes, SceneDirectory, labels_to_targets
+from yolox_ros.training.ema import ModelEMA
+from yolox_ros.training.evaluate import ImageResult, mean_average_precision
+from yolox_ros.training.loss import yolox_loss
+from yolox_ros.training.schedule import WarmCosineSchedule
+from yolox_ros.training.simota import simota_assign
+from yolox_ros.training.trainer import TrainConfig, optimizer_for, train
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- SimOTA
+def _assign(anchor_centers, pred_boxes, gt_boxes, gt_classes, cls_logits=None, num_classes=2):
+    anchors = torch.tensor(anchor_centers, dtype=torch.float32)
+    if cls_logits is None:
+        cls_logits = torch.zeros(len(anchors), num_classes)
+    return simota_assign(
+        pred_boxes=torch.tensor(pred_boxes, dtype=torch.float32),
+        cls_logits=torch.as_tensor(cls_logits, dtype=torch.float32),
+        obj_logits=torch.zeros(len(anchors)),
+        anchor_centers=anchors,
+        anchor_strides=torch.full((len(anchors),), 8.0),
+        gt_boxes=torch.tensor(gt_boxes, dtype=torch.float32),
+        gt_classes=torch.tensor(gt_classes),
+    )
+
+
+def _concentric(box, iou):
+    """A box with the same centre whose IoU with ``box`` is ``iou`` (sides scaled by sqrt)."""
+    scale = math.sqrt(iou)
+    return [box[0], box[1], box[2] * scale, box[3] * scale]
+
+
+GT = [50.0, 50.0, 20.0, 20.0]
+FAR_TINY = [400.0, 400.0, 1.0, 1.0]  # a prediction overlapping nothing
+
+
+def test_simota_candidates_dynamic_k_and_cheapest_anchors():
+    # Anchors 0..2 lie within 1.5 * stride = 12 px of the gt centre, 3 and 4 do not,
+    # though anchor 3 predicts the gt perfectly.
+    centers = [[44, 44], [52, 52], [60, 60], [68, 50], [50, 30]]
+    preds = [_concentric(GT, 0.5), GT, _concentric(GT, 0.9), GT, GT]
+    result = _assign(centers, preds, [GT], [1])
+    # k = int(1.0 + 0.9 + 0.5) = 2: the two best candidates.
+    assert result.foreground.tolist() == [False, True, True, False, False]
+    assert result.matched_gt.tolist() == [0, 0]
+    np.testing.assert_allclose(result.matched_iou.numpy(), [1.0, 0.9], atol=1e-5)
+
+
+def test_simota_takes_at_least_one_anchor():
+    centers = [[44, 44], [52, 52]]
+    result = _assign(centers, [_concentric(GT, 0.3), _concentric(GT, 0.2)], [GT], [0])
+    assert result.foreground.tolist() == [True, False]
+
+
+def test_simota_prefers_the_anchor_predicting_the_right_class():
+    centers = [[44, 44], [52, 52]]
+    preds = [_concentric(GT, 0.95), _concentric(GT, 0.95)]
+    cls_logits = [[-4.0, 4.0], [4.0, -4.0]]  # anchor 0 says class 1, anchor 1 says class 0
+    result = _assign(centers, preds, [GT], [0], cls_logits=cls_logits)
+    assert result.foreground.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_simota_contested_anchor_goes_to_the_cheapest_gt(order):
+    gt_a, gt_b = GT, [54.0, 50.0, 20.0, 20.0]
+    gts = [[gt_a, gt_b][i] for i in order]
+    # Anchor 0 predicts gt_a exactly (IoU 0.67 with gt_b); anchor 1 predicts nothing useful.
+    # Both gts get k = 1 and want anchor 0; it stays with gt_a.
+    result = _assign([[52, 52], [50, 48]], [gt_a, FAR_TINY], gts, [0, 0])
+    assert result.foreground.tolist() == [True, False]
+    assert result.matched_gt.tolist() == [order.index(0)]
+    np.testing.assert_allclose(result.matched_iou.numpy(), [1.0], atol=1e-6)
+
+
+def test_simota_outside_penalty_keeps_a_gt_off_other_gts_anchors():
+    # Anchor 1 is inside gt_b's square only; it predicts gt_a perfectly, but gt_a must
+    # use its own candidate (anchor 0) because anchor 1 is outside gt_a's square.
+    gt_a, gt_b = [20.0, 20.0, 16.0, 16.0], [60.0, 20.0, 16.0, 16.0]
+    result = _assign([[20, 20], [60, 20]], [_concentric(gt_a, 0.4), gt_a], [gt_a, gt_b], [0, 1])
+    assert result.foreground.tolist() == [True, True]
+    assert result.matched_gt.tolist() == [0, 1]
+
+
+def test_simota_without_ground_truth_assigns_nothing():
+    result = _assign([[4, 4]], [GT], torch.zeros(0, 4).tolist(), [])
+    assert not result.foreground.any() and len(result.matched_gt) == 0
+
+
+# --------------------------------------------------------------------------- loss
+def _single_level_output(iou: float, num_classes: int = 3) -> torch.Tensor:
+    """A 2x2 stride-8 output where anchor (0, 0) predicts a box concentric with the gt below."""
+    output = torch.zeros(1, 5 + num_classes, 2, 2)
+    output[0, 0:2] = 0.0
+    output[0, 2:4] = -6.0  # other anchors: tiny boxes, IoU 0
+    output[0, 0:2, 0, 0] = 0.5  # centre (4, 4)
+    output[0, 2:4, 0, 0] = math.log(math.sqrt(iou))  # 8 * sqrt(iou) wide: IoU = iou
+    output[0, 4] = torch.tensor([[1.0, -2.0], [-1.0, 0.5]])
+    output[0, 5:, 0, 0] = torch.tensor([0.3, -0.2, 1.0])
+    return output
+
+
+def test_loss_on_a_hand_checked_case():
+    iou = 0.64
+    output = _single_level_output(iou).requires_grad_()
+    targets = torch.zeros(1, 4, 5)
+    targets[0, 0] = torch.tensor([1.0, 4.0, 4.0, 8.0, 8.0])  # class 1, box (0, 0, 8, 8)
+    terms = yolox_loss([output], targets, strides=(8,), use_l1=True)
+
+    assert terms.num_fg == 1 and terms.num_gt == 1
+    obj_logits = torch.tensor([1.0, -2.0, -1.0, 0.5])
+    obj_target = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    expected_obj = F.binary_cross_entropy_with_logits(obj_logits, obj_target, reduction="sum")
+    expected_cls = F.binary_cross_entropy_with_logits(
+        torch.tensor([0.3, -0.2, 1.0]), torch.tensor([0.0, iou, 0.0]), reduction="sum"
+    )
+    values = terms.values()
+    assert values["iou"] == pytest.approx(5 * (1 - iou**2), rel=1e-5)
+    assert values["obj"] == pytest.approx(float(expected_obj), rel=1e-5)
+    assert values["cls"] == pytest.approx(float(expected_cls), rel=1e-5)
+    # Raw (0.5, 0.5, log 0.8, log 0.8) against (4/8 - 0, 4/8 - 0, log 1, log 1).
+    assert values["l1"] == pytest.approx(2 * abs(math.log(0.8)), rel=1e-5)
+    assert values["total"] == pytest.approx(
+        values["iou"] + values["obj"] + values["cls"] + values["l1"], rel=1e-6
+    )
+    terms.total.backward()
+    assert torch.isfinite(output.grad).all() and output.grad.abs().sum() > 0
+
+
+def test_loss_without_objects_only_pushes_objectness_down():
+    output = _single_level_output(0.5).requires_grad_()
+    terms = yolox_loss([output], torch.zeros(1, 4, 5), strides=(8,), use_l1=False)
+    assert terms.num_fg == 0
+    values = terms.values()
+    assert values["iou"] == 0 and values["cls"] == 0 and values["l1"] == 0
+    terms.total.backward()
+    assert torch.all(output.grad[0, 4] > 0)  # every objectness logit is pushed down
+
+
+# --------------------------------------------------------------------------- augmentations
+COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 0, 255)]
+
+
+def _rectangle_image(class_id: int, box, size=(120, 160)) -> tuple[np.ndarray, np.ndarray]:
+    image = np.full((*size, 3), 90, np.uint8)
+    x1, y1, x2, y2 = box
+    image[y1:y2, x1:x2] = COLOURS[class_id]
+    return image, np.array([[x1, y1, x2, y2, class_id]], np.float32)
+
+
+def _assert_boxes_follow_pixels(image, labels, tolerance=1.6):
+    """Each box is tight around its object's pixels (contains them where cut by the border).
+
+    A box cut by the image border is the clipped extent of the whole (rotated)
+    object, as in the reference, so it may be looser than the visible part.
+    """
+    assert len(labels) > 0
+    height, width = image.shape[:2]
+    for box in labels:
+        distance = np.abs(image.astype(int) - np.array(COLOURS[int(box[4])])).max(axis=2)
+        x1, y1 = np.maximum(np.floor(box[:2]).astype(int) - 3, 0)
+        x2, y2 = np.ceil(box[2:4]).astype(int) + 3
+        ys, xs = np.nonzero(distance[y1:y2, x1:x2] < 60)
+        assert len(xs), f"no pixels of the object of box {box}"
+        found = np.array([xs.min() + x1, ys.min() + y1, xs.max() + x1 + 1, ys.max() + y1 + 1])
+        at_border = box[0] < 0.5 or box[1] < 0.5 or box[2] > width - 0.5 or box[3] > height - 0.5
+        if at_border:
+            assert np.all(found[:2] >= box[:2] - tolerance) and np.all(
+                found[2:] <= box[2:4] + tolerance
+            )
+        else:
+            np.testing.assert_allclose(box[:4], found, atol=tolerance)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mosaic_and_affine_move_boxes_with_pixels(seed):
+    sources = [
+        _rectangle_image(0, (20, 30, 70, 90)),
+        _rectangle_image(1, (90, 10, 150, 50)),
+        _rectangle_image(2, (40, 60, 120, 110)),
+        _rectangle_image(3, (5, 5, 60, 40)),
+    ]
+    config = AugmentConfig(
+        mosaic_prob=1.0, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), hsv_gains=(0, 0, 0), flip_prob=0.5
+    )
+    image, labels = train_sample(
+        lambda i: sources[i], seed % 4, (128, 160), config, np.random.default_rng(seed), 4, True
+    )
+    assert image.shape == (128, 160, 3)
+    # Truncated boxes at the image border follow the visible part only.
+    _assert_boxes_follow_pixels(image, labels)
+
+
+def test_affine_rotation_gives_the_extent_of_the_rotated_object():
+    image, labels = _rectangle_image(4, (50, 40, 110, 80))
+    matrix = random_affine_matrix(
+        np.random.default_rng(1), (80, 60), (120, 160), 10, 0.1, (0.8, 1.2), 2
+    )
+    warped, moved = warp_affine(image, labels, matrix, (120, 160))
+    _assert_boxes_follow_pixels(warped, moved)
+
+
+def test_horizontal_flip_mirrors_boxes_exactly():
+    image, labels = _rectangle_image(2, (10, 20, 50, 60))
+    flipped, moved = random_flip(image, labels, np.random.default_rng(0), prob=1.0)
+    np.testing.assert_array_equal(moved[0], [110, 20, 150, 60, 2])
+    np.testing.assert_array_equal(flipped, image[:, ::-1])
+    _assert_boxes_follow_pixels(flipped, moved, tolerance=0)
+
+
+def test_mixup_keeps_both_images_labels():
+    image, labels = _rectangle_image(0, (10, 10, 60, 60))
+    other, other_labels = _rectangle_image(1, (90, 60, 150, 110))
+    mixed, mixed_labels = mixup(image, labels, other, other_labels, np.random.default_rng(3))
+    assert mixed.shape == image.shape
+    np.testing.assert_array_equal(mixed_labels[0], labels[0])
+    assert mixed_labels[1:, 4].tolist() == [1]
+    # Inside its box the pasted object is blended half and half with the first image.
+    box = mixed_labels[1]
+    x, y = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
+    np.testing.assert_allclose(mixed[y, x], (image[y, x] + np.array(COLOURS[1])) // 2, atol=2)
+
+
+def test_tiny_boxes_are_dropped_and_targets_are_centre_size():
+    image, labels = _rectangle_image(1, (10, 10, 60, 60))
+    labels = np.concatenate([labels, [[100, 100, 101, 130, 2]]]).astype(np.float32)
+    config = AugmentConfig(mosaic_prob=0, hsv_gains=(0, 0, 0), flip_prob=0)
+    _, kept = train_sample(
+        lambda i: (image, labels), 0, (96, 128), config, np.random.default_rng(0), 1, True
+    )
+    assert kept[:, 4].tolist() == [1]  # the 1-px wide box is gone
+    targets = labels_to_targets(kept)
+    ratio = 0.8  # 120x160 letterboxed into 96x128
+    np.testing.assert_allclose(targets[0], [1, 35 * ratio, 35 * ratio, 50 * ratio, 50 * ratio])
+    assert not targets[1:].any()
+
+
+# --------------------------------------------------------------------------- schedule, EMA, SGD
+def test_warm_cosine_schedule_key_points():
+    schedule = WarmCosineSchedule(
+        base_lr=0.02, total_iters=1000, warmup_iters=100, no_aug_iters=150
+    )
+    assert schedule.lr(0) == 0
+    assert schedule.lr(50) == pytest.approx(0.02 * 0.25)  # quadratic warm-up
+    assert schedule.lr(100) == pytest.approx(0.02)
+    cosine_middle = 100 + (1000 - 100 - 150) // 2
+    assert schedule.lr(cosine_middle) == pytest.approx((0.02 + 0.001) / 2)
+    assert schedule.lr(850) == pytest.approx(0.001)  # end of the cosine: 0.05 * lr
+    assert schedule.lr(849) > schedule.lr(850)
+    assert schedule.lr(900) == schedule.lr(999) == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="fewer than"):
+        WarmCosineSchedule(base_lr=0.01, total_iters=10, warmup_iters=5, no_aug_iters=5)
+
+
+def test_ema_follows_the_decay_formula():
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = ModelEMA(model, updates=2999)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    ema.update(model)
+    decay = 0.9998 * (1 - math.exp(-3000 / 2000))
+    assert ema.updates == 3000
+    expected = decay * 1.0 + (1 - decay) * 3.0
+    torch.testing.assert_close(ema.ema.weight, torch.full((1, 2), expected))
+    fresh = ModelEMA(model)
+    assert fresh.decay(1) == pytest.approx(0.9998 * (1 - math.exp(-1 / 2000)))
+
+
+def test_weight_decay_only_on_conv_and_linear_weights():
+    model = build_model("nano", 2)
+    no_decay, decay = optimizer_for(model, 0.01).param_groups
+    assert no_decay["weight_decay"] == 0 and decay["weight_decay"] == 5e-4
+    assert decay["nesterov"] and decay["momentum"] == 0.9
+    decayed = {id(p) for p in decay["params"]}
+    for name, module in model.named_modules():
+        for param_name, parameter in module.named_parameters(recurse=False):
+            is_conv_weight = param_name == "weight" and isinstance(module, torch.nn.Conv2d)
+            assert (id(parameter) in decayed) == is_conv_weight, f"{name}.{param_name}"
+
+
+# --------------------------------------------------------------------------- evaluation
+def _result(boxes, classes, scores=None):
+    return ImageResult(
+        np.array(boxes, float).reshape(-1, 4),
+        np.array(classes, np.int64),
+        None if scores is None else np.array(scores, float),
+    )
+
+
+def test_map_on_hand_checked_cases():
+    truth = [_result([[0, 0, 10, 10], [20, 20, 40, 40]], [0, 0])]
+    perfect = [_result([[0, 0, 10, 10], [20, 20, 40, 40]], [0, 0], [0.9, 0.8])]
+    assert mean_average_precision(perfect, truth, 2).map50 == pytest.approx(1.0)
+    half = [_result([[0, 0, 10, 10]], [0], [0.9])]
+    # Recall reaches 0.5 at precision 1: 51 of the 101 recall points.
+    assert mean_average_precision(half, truth, 2).map50 == pytest.approx(51 / 101)
+    shifted = [_result([[0, 0, 10, 10], [22, 22, 42, 42]], [0, 0], [0.9, 0.8])]  # IoU 0.68
+    result = mean_average_precision(shifted, truth, 2)
+    assert result.map50 == pytest.approx(1.0)
+    assert result.map50_95 == pytest.approx((4 * 1.0 + 6 * 51 / 101) / 10)  # 4 of 10 IoU levels
+    wrong_class = [_result([[0, 0, 10, 10], [20, 20, 40, 40]], [1, 1], [0.9, 0.8])]
+    assert mean_average_precision(wrong_class, truth, 2).map50 == 0
+    assert math.isnan(mean_average_precision(wrong_class, truth, 2).ap50_per_class[1])
+
+
+# --------------------------------------------------------------------------- data and training
+def test_generated_scenes_equal_the_written_dataset(tmp_path: Path):
+    from yolox_ros.datasets.synthetic import write_dataset
+
+    write_dataset(tmp_path, count=2, seed=9, width=128, height=96)
+    on_disk = SceneDirectory(tmp_path)
+    generated = GeneratedScenes(2, seed=9, width=128, height=96)
+    assert on_disk.class_names == CLASS_NAMES and len(on_disk) == 2
+    for index in range(2):
+        disk_image, disk_labels = on_disk.load(index)
+        image, labels = generated.load(index)
+        np.testing.assert_allclose(disk_labels, labels, atol=0.01)
+        assert np.abs(disk_image.astype(int) - image.astype(int)).mean() < 6  # JPEG noise only
+
+
+def test_bad_label_file_is_reported(tmp_path: Path):
+    from yolox_ros.datasets.synthetic import write_dataset
+
+    write_dataset(tmp_path, count=1, seed=0, width=64, height=64)
+    (tmp_path / "labels" / "000000.txt").write_text("9 1 2 3 4\n")
+    with pytest.raises(ValueError, match="class ids"):
+        SceneDirectory(tmp_path).load(0)
+
+
+def test_a_few_iterations_on_one_batch_decrease_the_loss():
+    torch.manual_seed(0)
+    model = build_model("nano", len(CLASS_NAMES)).train()
+    optimizer = optimizer_for(model, 0.01)
+    images, targets = [], []
+    for index in range(2):
+        image, boxes, class_ids = render_scene(scene_rng(0, index), 128, 96, num_signs=(2, 3))
+        canvas = np.full((96, 128, 3), 114, np.uint8)
+        canvas[:96, :128] = image
+        images.append(canvas.transpose(2, 0, 1))
+        labels = np.concatenate([boxes, class_ids[:, None].astype(np.float32)], axis=1)
+        targets.append(labels_to_targets(labels, max_labels=8))
+    images = torch.from_numpy(np.stack(images)).float()
+    targets = torch.from_numpy(np.stack(targets))
+    losses = []
+    for _ in range(20):
+        terms = yolox_loss(model(images), targets, model.head.strides, use_l1=False)
+        optimizer.zero_grad()
+        terms.total.backward()
+        optimizer.step()
+        losses.append(terms.values()["total"])
+    assert all(math.isfinite(v) for v in losses)
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+
+
+def _tiny_config(output: Path, **overrides) -> TrainConfig:
+    settings = dict(
+        output=output,
+        epochs=3,
+        batch_size=2,
+        train_size=64,
+        test_size=64,
+        multiscale=(64, 96),
+        warmup_epochs=1,
+        no_aug_epochs=1,
+        synthetic_train_count=4,
+        synthetic_val_count=2,
+        eval_interval=1,
+        seed=1,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_training_run_writes_checkpoints_and_onnx_with_metadata(tmp_path: Path):
+    onnx_path = train(_tiny_config(tmp_path), log=lambda line: None)
+    checkpoint = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["meta"] == {
+        "model_name": "nano",
+        "class_names": list(CLASS_NAMES),
+        "input_size": [64, 64],
+    }
+    model = build_model("nano", len(CLASS_NAMES))
+    model.load_state_dict(checkpoint["model"])
+    proto = onnx.load(str(onnx_path))
+    meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    assert meta.class_names == CLASS_NAMES and meta.input_size == (64, 64)
+    assert meta.decoded is False and meta.model_name == "nano"
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path):
+    class StopRunError(Exception):
+        pass
+
+    def stop_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 2/"):
+            raise StopRunError
+
+    with pytest.raises(StopRunError):
+        train(_tiny_config(tmp_path / "resumed"), log=stop_after_first_epoch)
+    train(_tiny_config(tmp_path / "resumed", resume=True), log=lambda line: None)
+    train(_tiny_config(tmp_path / "straight"), log=lambda line: None)
+    resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    for key, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, msg=key)
+
+
+def test_too_short_runs_for_the_schedule_are_rejected(tmp_path: Path, capsys):
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        TrainConfig(output=tmp_path, epochs=10)
+    from yolox_ros.cli.train import main
+
+    assert main(["--output", str(tmp_path), "--epochs", "10"]) == 2
+    assert "--no-aug-epochs" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- real runs
+SHIPPED_MODEL = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+
+
+def _iou(a, b) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+        0.0, min(a[3], b[3]) - max(a[1], b[1])
+    )
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+@pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="models/traffic_sign_nano.onnx not built")
+@pytest.mark.parametrize("class_id", range(len(CLASS_NAMES)))
+def test_shipped_model_finds_a_sign_placed_at_a_known_box(class_id):
+    from yolox_ros.core.detector import Detector, DetectorConfig
+
+    detector = Detector(DetectorConfig(model_path=str(SHIPPED_MODEL), conf_threshold=0.3))
+    box = (260.0, 150.0, 340.0, 230.0) if class_id != 5 else (285.0, 130.0, 317.0, 210.0)
+    image, boxes, _ = render_scene(np.random.default_rng(100 + class_id), signs=[(class_id, box)])
+    detections = detector.detect(image)
+    matches = [
+        _iou(found, boxes[0])
+        for found, found_class in zip(detections.boxes, detections.class_ids, strict=True)
+        if found_class == class_id
+    ]
+    assert matches and max(matches) > 0.7, detections.to_dicts()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Path):
+    """About 3 minutes on one core: 250 iterations on scenes rendered on the fly, then ONNX."""
+    from yolox_ros.core.detector import Detector, DetectorConfig
+
+    config = _tiny_config(
+        tmp_path,
+        epochs=5,
+        batch_size=8,
+        train_size=256,
+        test_size=256,
+        multiscale=(224, 288),
+        synthetic_train_count=400,
+        synthetic_val_count=40,
+        eval_interval=5,
+    )
+    lines: list[str] = []
+    onnx_path = train(config, log=lines.append)
+
+    def losses_of_epoch(epoch: int) -> list[float]:
+        prefix = f"epoch {epoch}/"
+        return [float(x.split(" loss ")[1].split()[0]) for x in lines if x.startswith(prefix)]
+
+    # Epoch 4 is the last one with mosaic (epoch 5 adds the L1 term): compare like with like.
+    # Measured: 13.4 -> 10.6.
+    assert np.mean(losses_of_epoch(4)) < 0.85 * np.mean(losses_of_epoch(1)), lines
+
+    detector = Detector(DetectorConfig(model_path=str(onnx_path), conf_threshold=0.01))
+    image, _, _ = render_scene(np.random.default_rng(0), signs=[(0, (200, 150, 330, 280))])
+    detections = detector.detect(image)
+    assert len(detections) > 0
+    assert set(detections.class_names) <= set(CLASS_NAMES)
+    assert np.all(detections.boxes >= 0)
+    assert np.all(detections.boxes[:, [0, 2]] <= 640) and np.all(detections.boxes[:, [1, 3]] <= 480)

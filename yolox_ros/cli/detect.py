@@ -1,0 +1,221 @@
+"""Run the detector on an image, a directory of images or a video, without ROS.
+
+usage: python -m yolox_ros detect SOURCE --model MODEL [options]
+
+Prints each frame's detections (or JSON lines with ``--json``) and, with
+``--save-dir``, writes annotated copies: images under their own names,
+videos as ``<name>_annotated.mp4``. Exit status: 0 on success, 1 if some
+input could not be read or an annotated copy could not be written, 2 for bad
+arguments or a model that cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from yolox_ros.core.annotate import draw_detections
+from yolox_ros.core.detections import Detections
+from yolox_ros.core.detector import Detector, DetectorConfig
+from yolox_ros.errors import YoloxRosError
+
+PROG = "python -m yolox_ros detect"
+IMAGE_EXTENSIONS = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".pnm",
+}
+VIDEO_FOURCC = "mp4v"
+DEFAULT_FPS = 30.0
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one readable line (exit status 2), not usage plus message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog=PROG, description="YOLOX detection on images, a directory or a video."
+    )
+    parser.add_argument("source", type=Path, help="image file, directory of images, or video file")
+    parser.add_argument(
+        "--model", required=True, type=Path, help="model file (.onnx, or .pth for --backend torch)"
+    )
+    parser.add_argument(
+        "--backend", default="onnxruntime", help="inference backend (default: onnxruntime)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="device, e.g. cpu, cuda, tensorrt (default: cpu)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="inference threads (0: runtime default)"
+    )
+    parser.add_argument("--conf", type=float, default=0.3, help="score threshold (default: 0.3)")
+    parser.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default: 0.45)")
+    parser.add_argument("--class-agnostic", action="store_true", help="NMS across classes")
+    parser.add_argument(
+        "--max-det", type=int, default=100, help="detections per image at most (default: 100)"
+    )
+    parser.add_argument("--classes", help="comma-separated class names to keep (default: all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per frame")
+    parser.add_argument("--save-dir", type=Path, help="write annotated images / videos here")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log model and backend details"
+    )
+    return parser
+
+
+def _image_files(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+
+
+def _report(
+    source: Path, frame: int | None, image: np.ndarray, detections: Detections, as_json: bool
+) -> None:
+    """Print one frame's detections; ``frame`` is None for a still image (0 in JSON)."""
+    if as_json:
+        record = {
+            "source": str(source),
+            "frame": frame or 0,
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "detections": detections.to_dicts(),
+        }
+        print(json.dumps(record), flush=True)
+        return
+    where = str(source) if frame is None else f"{source} frame {frame}"
+    print(f"{where}: {len(detections)} detection{'s' if len(detections) != 1 else ''}")
+    for item in detections.to_dicts():
+        box = ", ".join(f"{item[k]:.1f}" for k in ("x1", "y1", "x2", "y2"))
+        print(f"  {item['class_name']} {item['score']:.3f} [{box}]")
+
+
+def _detect_images(detector: Detector, paths: Sequence[Path], args: argparse.Namespace) -> bool:
+    """Detect in each image; False if one could not be read or its annotated copy written."""
+    all_read = True
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"{PROG}: cannot read image {path}", file=sys.stderr)
+            all_read = False
+            continue
+        detections = detector.detect(image)
+        _report(path, None, image, detections, args.json)
+        if args.save_dir is not None:
+            output = args.save_dir / path.name
+            if not cv2.imwrite(str(output), draw_detections(image, detections)):
+                print(f"{PROG}: cannot write annotated image {output}", file=sys.stderr)
+                all_read = False
+    return all_read
+
+
+def _detect_video(detector: Detector, path: Path, args: argparse.Namespace) -> bool:
+    """Detect in every frame (numbered from 0); False if the video could not be read or written."""
+    capture = cv2.VideoCapture(str(path))
+    writer = None
+    frames = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            detections = detector.detect(frame)
+            _report(path, frames, frame, detections, args.json)
+            frames += 1
+            if args.save_dir is None:
+                continue
+            if writer is None:
+                output = args.save_dir / f"{path.stem}_annotated.mp4"
+                writer = cv2.VideoWriter(
+                    str(output),
+                    cv2.VideoWriter_fourcc(*VIDEO_FOURCC),
+                    capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS,
+                    (frame.shape[1], frame.shape[0]),
+                )
+                if not writer.isOpened():
+                    print(f"{PROG}: cannot write annotated video {output}", file=sys.stderr)
+                    return False
+            writer.write(draw_detections(frame, detections))
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if frames == 0:
+        print(f"{PROG}: cannot read {path} as an image or a video", file=sys.stderr)
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+    def fail(message: str) -> int:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+
+    source: Path = args.source
+    if not source.exists():
+        return fail(f"source not found: {source}")
+    if source.is_dir():
+        images = _image_files(source)
+        if not images:
+            return fail(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in directory {source}")
+    if args.save_dir is not None:
+        if args.save_dir.exists() and not args.save_dir.is_dir():
+            return fail(f"--save-dir {args.save_dir} exists and is not a directory")
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+    classes = (
+        [name.strip() for name in args.classes.split(",") if name.strip()] if args.classes else None
+    )
+
+    try:
+        detector = Detector(
+            DetectorConfig(
+                model_path=args.model,
+                backend=args.backend,
+                device=args.device,
+                num_threads=args.threads,
+                conf_threshold=args.conf,
+                nms_threshold=args.nms,
+                class_agnostic=args.class_agnostic,
+                max_detections=args.max_det,
+                class_filter=classes,
+            )
+        )
+    except YoloxRosError as exc:
+        return fail(str(exc))
+
+    if source.is_dir():
+        all_read = _detect_images(detector, images, args)
+    elif source.suffix.lower() in IMAGE_EXTENSIONS:
+        all_read = _detect_images(detector, [source], args)
+    else:
+        all_read = _detect_video(detector, source, args)
+    return 0 if all_read else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

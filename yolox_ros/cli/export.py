@@ -1,0 +1,154 @@
+"""Export a YOLOX checkpoint to ONNX, with class names and input size in the file's metadata.
+
+    python -m yolox_ros export --checkpoint CKPT --model nano --num-classes 7 \
+        --class-names a,b,c,... --output model.onnx
+
+Input ``images`` [B, 3, H, W] float32 BGR 0..255; output ``output`` [B, N, 5+C]
+with sigmoid obj/cls and, by default as in the official export, boxes NOT decoded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from yolox_ros.errors import ConfigError, YoloxRosError
+from yolox_ros.model import (
+    build_model,
+    canonical_name,
+    load_weights,
+    read_checkpoint,
+    resolve_size,
+)
+from yolox_ros.model.export import DEFAULT_OPSET, export_onnx
+
+
+def _parse_class_names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(","))
+
+
+def _read_class_names_file(path: str) -> tuple[str, ...]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read class names file {path}: {exc.strerror}") from exc
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+def _check_class_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    if not names or any(not name for name in names):
+        raise ConfigError(f"class names must be non-empty, got {list(names)}")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"class names must be unique, repeated: {', '.join(duplicates)}")
+    return names
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m yolox_ros export",
+        description="Export a YOLOX checkpoint (.pth with 'model' state dict, plain state dict, "
+        "or .npz) to ONNX. Defaults come from the checkpoint's 'meta' when it has one.",
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file")
+    parser.add_argument("--output", required=True, help="ONNX file to write")
+    parser.add_argument("--model", help="model size: nano, tiny, s, m, l, x (or custom name)")
+    parser.add_argument(
+        "--num-classes", type=int, help="class count (default: the checkpoint's class count)"
+    )
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument("--class-names", help="comma-separated class names, in class-id order")
+    names.add_argument("--class-names-file", help="text file with one class name per line")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("HEIGHT", "WIDTH"),
+        help="network input size (default: the model's standard size, 416 nano/tiny, else 640)",
+    )
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (11..20)")
+    parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
+    parser.add_argument(
+        "--decode-in-inference",
+        action="store_true",
+        help="output (cx, cy, w, h) in input pixels instead of the raw regression",
+    )
+    custom = parser.add_argument_group("custom model sizes (override the --model defaults)")
+    custom.add_argument("--depth", type=float, help="depth multiplier")
+    custom.add_argument("--width", type=float, help="width multiplier")
+    custom.add_argument(
+        "--depthwise", action=argparse.BooleanOptionalAction, help="depthwise convs (as nano)"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Export as the command line asks; raises ``YoloxRosError`` on bad input."""
+    checkpoint = read_checkpoint(args.checkpoint)
+    meta = checkpoint.meta
+
+    model_name = args.model or meta.model_name
+    if model_name is None:
+        raise ConfigError("model size unknown: pass --model (nano, tiny, s, m, l, x)")
+    size = resolve_size(
+        model_name,
+        depth=args.depth,
+        width=args.width,
+        depthwise=args.depthwise,
+        input_size=args.input_size or meta.input_size,
+    )
+
+    checkpoint_classes = checkpoint.num_classes
+    num_classes = args.num_classes if args.num_classes is not None else checkpoint_classes
+    if checkpoint_classes is not None and num_classes != checkpoint_classes:
+        raise ConfigError(
+            f"--num-classes {num_classes} but checkpoint {args.checkpoint} has "
+            f"{checkpoint_classes} classes"
+        )
+
+    if args.class_names is not None:
+        class_names = _parse_class_names(args.class_names)
+    elif args.class_names_file is not None:
+        class_names = _read_class_names_file(args.class_names_file)
+    elif meta.class_names is not None:
+        class_names = meta.class_names
+    else:
+        raise ConfigError("class names unknown: pass --class-names or --class-names-file")
+    class_names = _check_class_names(class_names)
+    num_classes = num_classes or len(class_names)
+
+    model = build_model(
+        model_name,
+        num_classes,
+        depth=size.depth,
+        width=size.width,
+        depthwise=size.depthwise,
+    )
+    load_weights(model, checkpoint.state_dict)
+    return export_onnx(
+        model,
+        args.output,
+        class_names=class_names,
+        input_size=size.input_size,
+        model_name=canonical_name(model_name),
+        decode_in_inference=args.decode_in_inference,
+        dynamic_batch=args.dynamic_batch,
+        opset=args.opset,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        path = run(args)
+    except YoloxRosError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -95,7 +95,7 @@ def test_onnxruntime_reads_shape_and_metadata(nano_onnx, golden_io):
     assert isinstance(backend, Backend)
     assert backend.name == "onnxruntime" and backend.device == "cpu"
     assert backend.providers == ("CPUExecutionProvider",)
-    assert backend.input_shape == (1, 3, 416, 416) and backend.output_width == 12
+    assert backend.input_shape == (1, 3, 416, 416)
     assert backend.metadata.class_names == NANO_NAMES and backend.metadata.decoded is False
     np.testing.assert_allclose(backend.run(golden_io["input"]), golden_io["raw_output"], atol=2e-3)
 

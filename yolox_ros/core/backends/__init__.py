@@ -46,7 +46,6 @@ class Backend(Protocol):
     input_shape: tuple[
         int | None, int | None, int | None, int | None
     ]  # (B, 3, H, W); None = dynamic
-    output_width: int | None  # 5 + number of classes; None if only known after a run
     metadata: ModelMetadata  # what the model file says about itself
 
     def __init__(

@@ -1,15 +1,20 @@
-"""Checks and messages shared by the backend implementations."""
+"""What every backend does the same way: ``BackendBase`` and the checks and messages it uses."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 from yolox_ros.errors import BackendError, ConfigError, ModelLoadError
+from yolox_ros.metadata import ModelMetadata
 
 logger = logging.getLogger("yolox_ros.core.backends")
+
+OptionTypes = Mapping[str, type | tuple[type, ...]]
 
 
 def require_model_file(path: str | Path) -> Path:
@@ -33,7 +38,7 @@ def require_device(backend: str, device: str, supported: Iterable[str]) -> None:
 
 
 def checked_options(
-    backend: str, options: Mapping[str, Any] | None, allowed: Mapping[str, type | tuple[type, ...]]
+    backend: str, options: Mapping[str, Any] | None, allowed: OptionTypes
 ) -> dict[str, Any]:
     """Backend options as a dict; ``ConfigError`` for unknown keys or values of the wrong type."""
     options = dict(options or {})
@@ -59,17 +64,76 @@ def checked_options(
     return options
 
 
-def fall_back_or_raise(backend: str, requested: str, used: str, reason: str, strict: bool) -> None:
-    """Report running on ``used``, not ``requested``: one warning, or ``BackendError`` if strict."""
-    if strict:
-        raise BackendError(
-            f"backend {backend!r} cannot run on device {requested!r} ({reason}) "
-            "and strict_device is set"
+class BackendBase:
+    """The constructor steps every backend shares; a subclass loads its model in ``_load``.
+
+    ``__init__`` checks the model file, the device name and the option keys
+    and types, then calls ``_load(path, device, num_threads, options)``, which
+    sets ``device``, ``providers``, ``input_shape`` and ``metadata`` (see the
+    ``Backend`` protocol) and reports a device fallback with ``_fall_back``.
+    """
+
+    name: ClassVar[str]
+    DEVICES: ClassVar[Sequence[str]] = ("cpu",)
+    OPTIONS: ClassVar[OptionTypes] = {}
+
+    device: str
+    providers: tuple[str, ...]
+    input_shape: tuple[int | None, int | None, int | None, int | None]
+    metadata: ModelMetadata
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str = "cpu",
+        num_threads: int = 0,
+        strict_device: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        path = require_model_file(model_path)
+        require_device(self.name, device, self.DEVICES)
+        checked = checked_options(self.name, options, self.OPTIONS)
+        self._strict_device = strict_device
+        self._load(path, device, num_threads, checked)
+
+    def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fall_back(self, requested: str, used: str, reason: str) -> None:
+        """One warning for running on ``used`` instead of ``requested``; an error if strict."""
+        if self._strict_device:
+            raise BackendError(
+                f"backend {self.name!r} cannot run on device {requested!r} ({reason}) "
+                "and strict_device is set"
+            )
+        logger.warning(
+            "backend %r cannot run on device %r (%s); falling back to %r",
+            self.name,
+            requested,
+            reason,
+            used,
         )
-    logger.warning(
-        "backend %r cannot run on device %r (%s); falling back to %r",
-        backend,
-        requested,
-        reason,
-        used,
-    )
+
+    def _choice(
+        self, options: Mapping[str, Any], key: str, default: str, choices: Iterable[str]
+    ) -> str:
+        """The string option ``key`` (or ``default``); ``ConfigError`` unless one of ``choices``."""
+        choices = tuple(choices)
+        value = options.get(key, default)
+        if value not in choices:
+            raise ConfigError(
+                f"{self.name} {key} must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return value
+
+    @staticmethod
+    def _metadata(path: Path, props: Mapping[str, str]) -> ModelMetadata:
+        """``ModelMetadata`` parsed from ``props``; a malformed value names the model file."""
+        try:
+            return ModelMetadata.from_props(props)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc

@@ -10,14 +10,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from yolox_ros.core.backends.common import (
-    checked_options,
-    fall_back_or_raise,
-    require_device,
-    require_model_file,
-)
-from yolox_ros.errors import ConfigError, ModelLoadError
-from yolox_ros.metadata import ModelMetadata
+from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -64,17 +58,13 @@ def _provider_options(provider: str, options: Mapping[str, Any]) -> dict[str, An
     return settings
 
 
-def _session_options(num_threads: int, options: Mapping[str, Any]) -> ort.SessionOptions:
+def _session_options(
+    num_threads: int, level: str, options: Mapping[str, Any]
+) -> ort.SessionOptions:
     session_options = ort.SessionOptions()
     session_options.log_severity_level = ORT_ERROR_SEVERITY
     if num_threads:
         session_options.intra_op_num_threads = num_threads
-    level = options.get("graph_optimization_level", "all")
-    if level not in OPTIMIZATION_LEVELS:
-        raise ConfigError(
-            f"onnxruntime graph_optimization_level must be one of "
-            f"{', '.join(OPTIMIZATION_LEVELS)}, got {level!r}"
-        )
     session_options.graph_optimization_level = OPTIMIZATION_LEVELS[level]
     if "allow_spinning" in options:
         session_options.add_session_config_entry(
@@ -87,31 +77,22 @@ def _static(dim: object) -> int | None:
     return dim if isinstance(dim, int) else None
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(BackendBase):
     """Runs a YOLOX ONNX model with ONNX Runtime; see ``yolox_ros.core.backends.Backend``."""
 
     name = "onnxruntime"
+    DEVICES = tuple(PROVIDER_CHAINS)
+    OPTIONS = OPTIONS
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        device: str = "cpu",
-        num_threads: int = 0,
-        strict_device: bool = False,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        path = require_model_file(model_path)
-        require_device(self.name, device, PROVIDER_CHAINS)
-        options = checked_options(self.name, options, OPTIONS)
-        session_options = _session_options(num_threads, options)
+    def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
+        level = self._choice(options, "graph_optimization_level", "all", OPTIMIZATION_LEVELS)
+        session_options = _session_options(num_threads, level, options)
 
         installed = ort.get_available_providers()
         requested = PROVIDER_CHAINS[device]
-        if requested[0] not in installed and strict_device:
-            fall_back_or_raise(
-                self.name, device, "cpu", self._missing(requested[0], installed), True
-            )
+        if requested[0] not in installed and self._strict_device:
+            # Fail before building a session that would only be thrown away.
+            self._fall_back(device, "cpu", self._missing(requested[0], installed))
         chain = [(p, _provider_options(p, options)) for p in requested if p in installed]
         session, failures = self._first_session(path, session_options, chain)
 
@@ -126,7 +107,7 @@ class OnnxRuntimeBackend:
                 reason = failures[0]
             else:
                 reason = f"onnxruntime did not enable {requested[0]}"
-            fall_back_or_raise(self.name, device, self.device, reason, strict_device)
+            self._fall_back(device, self.device, reason)
         logger.info("onnxruntime runs %s on providers %s", path.name, ", ".join(self.providers))
 
         inputs, outputs = session.get_inputs(), session.get_outputs()
@@ -147,11 +128,7 @@ class OnnxRuntimeBackend:
         if inputs[0].type not in INPUT_DTYPES:
             raise ModelLoadError(f"{path}: input type {inputs[0].type} is not float32 or float16")
         self.input_shape = tuple(_static(d) for d in inputs[0].shape)
-        self.output_width = _static(outputs[0].shape[2])
-        try:
-            self.metadata = ModelMetadata.from_props(session.get_modelmeta().custom_metadata_map)
-        except ModelLoadError as exc:
-            raise ModelLoadError(f"{path}: {exc}") from exc
+        self.metadata = self._metadata(path, session.get_modelmeta().custom_metadata_map)
 
         self._session = session
         self._input_name = inputs[0].name

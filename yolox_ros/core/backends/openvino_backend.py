@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import openvino as ov
 
-from yolox_ros.core.backends.common import (
-    checked_options,
-    fall_back_or_raise,
-    require_device,
-    require_model_file,
-)
-from yolox_ros.errors import BackendError, ConfigError, ModelLoadError
-from yolox_ros.metadata import ModelMetadata
+from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.errors import BackendError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -38,48 +31,22 @@ def _dims(partial_shape: ov.PartialShape) -> tuple[int | None, ...]:
     return tuple(d.get_length() if d.is_static else None for d in partial_shape)
 
 
-def _metadata(model: ov.Model, path: Path) -> ModelMetadata:
+def _metadata_props(model: ov.Model) -> dict[str, str]:
     if not model.has_rt_info([ONNX_METADATA_KEY]):
-        return ModelMetadata()
-    props = {
-        key: value.astype(str) for key, value in model.get_rt_info()[ONNX_METADATA_KEY].items()
-    }
-    try:
-        return ModelMetadata.from_props(props)
-    except ModelLoadError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from exc
+        return {}
+    return {key: value.astype(str) for key, value in model.get_rt_info()[ONNX_METADATA_KEY].items()}
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(BackendBase):
     """Runs a YOLOX model with OpenVINO; see ``yolox_ros.core.backends.Backend``."""
 
     name = "openvino"
+    DEVICES = tuple(OPENVINO_DEVICES)
+    OPTIONS = OPTIONS
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        device: str = "cpu",
-        num_threads: int = 0,
-        strict_device: bool = False,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        path = require_model_file(model_path)
-        require_device(self.name, device, OPENVINO_DEVICES)
-        options = checked_options(self.name, options, OPTIONS)
-        hint = options.get("performance_hint", "LATENCY")
-        if hint not in PERFORMANCE_HINTS:
-            raise ConfigError(
-                f"openvino performance_hint must be one of {', '.join(PERFORMANCE_HINTS)}, "
-                f"got {hint!r}"
-            )
-
-        precision = options.get("inference_precision", "f32")
-        if precision not in PRECISIONS:
-            raise ConfigError(
-                f"openvino inference_precision must be one of {', '.join(PRECISIONS)}, "
-                f"got {precision!r}"
-            )
+    def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
+        hint = self._choice(options, "performance_hint", "LATENCY", PERFORMANCE_HINTS)
+        precision = self._choice(options, "inference_precision", "f32", PRECISIONS)
 
         core = ov.Core()
         try:
@@ -96,15 +63,14 @@ class OpenVinoBackend:
                 f"{path} is not a YOLOX model: expected an output [batch, anchors, 5 + classes]"
             )
         self.input_shape = _dims(model.inputs[0].get_partial_shape())
-        self.output_width = _dims(model.outputs[0].get_partial_shape())[2]
-        self.metadata = _metadata(model, path)
+        self.metadata = self._metadata(path, _metadata_props(model))
 
         target = OPENVINO_DEVICES[device]
         if target not in core.available_devices:
             reason = (
                 f"OpenVINO sees no {target} device (available: {', '.join(core.available_devices)})"
             )
-            fall_back_or_raise(self.name, device, "cpu", reason, strict_device)
+            self._fall_back(device, "cpu", reason)
             target = "CPU"
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision}
         if num_threads:

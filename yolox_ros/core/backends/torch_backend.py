@@ -9,19 +9,13 @@ that, is the named model's standard test size (416 for nano/tiny, else 640).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from yolox_ros.core.backends.common import (
-    checked_options,
-    fall_back_or_raise,
-    require_device,
-    require_model_file,
-)
+from yolox_ros.core.backends.common import BackendBase
 from yolox_ros.errors import ModelLoadError
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model, load_weights, read_checkpoint, standard_input_size
@@ -33,26 +27,17 @@ TORCH_DEVICES = ("cpu", "cuda")
 OPTIONS = {"model_name": str}
 
 
-class TorchBackend:
+class TorchBackend(BackendBase):
     """Runs a YOLOX checkpoint with PyTorch in eval mode; see ``yolox_ros.core.backends.Backend``.
 
     ``num_threads`` sets PyTorch's process-wide intra-op thread count.
     """
 
     name = "torch"
+    DEVICES = TORCH_DEVICES
+    OPTIONS = OPTIONS
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        device: str = "cpu",
-        num_threads: int = 0,
-        strict_device: bool = False,
-        options: Mapping[str, Any] | None = None,
-    ) -> None:
-        path = require_model_file(model_path)
-        require_device(self.name, device, TORCH_DEVICES)
-        options = checked_options(self.name, options, OPTIONS)
+    def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
         checkpoint = read_checkpoint(path)
         model_name = checkpoint.meta.model_name or options.get("model_name")
         if model_name is None:
@@ -73,9 +58,7 @@ class TorchBackend:
         model.head.decode_in_inference = False
 
         if device == "cuda" and not torch.cuda.is_available():
-            fall_back_or_raise(
-                self.name, device, "cpu", "PyTorch sees no CUDA device", strict_device
-            )
+            self._fall_back(device, "cpu", "PyTorch sees no CUDA device")
             device = "cpu"
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -84,7 +67,6 @@ class TorchBackend:
         self.device = device
         self.providers = (f"torch-{device}",)
         self.input_shape = (None, 3, None, None)
-        self.output_width = 5 + num_classes
         self.metadata = ModelMetadata(
             class_names=checkpoint.meta.class_names,
             input_size=checkpoint.meta.input_size or standard_input_size(model_name),

@@ -1,8 +1,10 @@
-"""Metadata a YOLOX ONNX file carries about itself (ONNX ``metadata_props``).
+"""Metadata a YOLOX model file carries about itself (ONNX ``metadata_props``).
 
 The exporter writes it and the detector reads it, so a model always travels
 with its class names and input size and can never be paired with the wrong
-label list. All values are stored as JSON strings.
+label list. All values are stored as JSON strings. Formats with no room for
+metadata (ncnn's ``.param`` + ``.bin``) get the same keys in a JSON sidecar
+file next to the model (``sidecar_path``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from yolox_ros.errors import ModelLoadError
 
@@ -20,6 +23,12 @@ KEY_DECODED = "decode_in_inference"
 KEY_STRIDES = "strides"
 
 DEFAULT_STRIDES = (8, 16, 32)
+SIDECAR_SUFFIX = ".json"
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """The metadata file of a model in a format without metadata: ``m.param`` has ``m.json``."""
+    return Path(model_path).with_suffix(SIDECAR_SUFFIX)
 
 
 def _is_positive_int(value: object) -> bool:
@@ -92,3 +101,20 @@ class ModelMetadata:
             decoded=decoded,
             strides=tuple(strides) if strides is not None else DEFAULT_STRIDES,
         )
+
+    def to_json(self) -> str:
+        """The sidecar form: one JSON object with the ``to_props`` keys and plain JSON values."""
+        return json.dumps(
+            {key: json.loads(value) for key, value in self.to_props().items()}, indent=2
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelMetadata:
+        """Parse the sidecar form with the same checks as ``from_props``."""
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelLoadError(f"model metadata is not valid JSON: {exc}") from exc
+        if not isinstance(values, dict):
+            raise ModelLoadError("model metadata must be a JSON object")
+        return cls.from_props({key: json.dumps(value) for key, value in values.items()})

@@ -1,7 +1,10 @@
-"""Export a YOLOX checkpoint to ONNX, with class names and input size in the file's metadata.
+"""Export a YOLOX checkpoint to ONNX, with class names and input size in the file's metadata,
+or to ncnn (``.param`` + ``.bin`` + ``.json`` metadata sidecar).
 
     python -m yolox_ros export --checkpoint CKPT --model nano --num-classes 7 \
         --class-names a,b,c,... --output model.onnx
+    python -m yolox_ros export --checkpoint CKPT ... --format ncnn --output model.param
+    python -m yolox_ros export --onnx model.onnx --format ncnn --output model.param
 
 Input ``images`` [B, 3, H, W] float32 BGR 0..255; output ``output`` [B, N, 5+C]
 with sigmoid obj/cls and, by default as in the official export, boxes NOT decoded.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +26,9 @@ from yolox_ros.model import (
     read_checkpoint,
     resolve_size,
 )
-from yolox_ros.model.export import DEFAULT_OPSET, export_onnx
+from yolox_ros.model.export import DEFAULT_OPSET, export_ncnn, export_onnx, ncnn_paths
+
+FORMATS = ("onnx", "ncnn")
 
 
 def _parse_class_names(text: str) -> tuple[str, ...]:
@@ -50,10 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m yolox_ros export",
         description="Export a YOLOX checkpoint (.pth with 'model' state dict, plain state dict, "
-        "or .npz) to ONNX. Defaults come from the checkpoint's 'meta' when it has one.",
+        "or .npz) to ONNX or ncnn, or convert an exported ONNX file to ncnn. Defaults come "
+        "from the checkpoint's 'meta' when it has one.",
     )
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file")
-    parser.add_argument("--output", required=True, help="ONNX file to write")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="checkpoint file")
+    source.add_argument(
+        "--onnx",
+        help="ONNX file written by this command (convert it with --format ncnn; its metadata "
+        "is kept and the model options below are not used)",
+    )
+    parser.add_argument(
+        "--output", required=True, help="file to write: model.onnx, or model.param for ncnn"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="onnx",
+        help="onnx (default), or ncnn: model.param + model.bin + model.json (metadata), "
+        "float32, converted with pnnx",
+    )
     parser.add_argument("--model", help="model size: nano, tiny, s, m, l, x (or custom name)")
     parser.add_argument(
         "--num-classes", type=int, help="class count (default: the checkpoint's class count)"
@@ -86,6 +108,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Path:
     """Export as the command line asks; raises ``YoloxRosError`` on bad input."""
+    if args.onnx is not None:
+        if args.format != "ncnn":
+            raise ConfigError("--onnx converts an ONNX file: use it with --format ncnn")
+        return export_ncnn(args.onnx, args.output)
+    if args.format == "ncnn":
+        ncnn_paths(args.output)  # a wrong file name fails before the ONNX export
+        with tempfile.TemporaryDirectory(prefix="yolox_export_") as work:
+            onnx_path = _export_checkpoint(args, Path(work) / "model.onnx")
+            return export_ncnn(onnx_path, args.output)
+    return _export_checkpoint(args, Path(args.output))
+
+
+def _export_checkpoint(args: argparse.Namespace, output: Path) -> Path:
     checkpoint = read_checkpoint(args.checkpoint)
     meta = checkpoint.meta
 
@@ -129,7 +164,7 @@ def run(args: argparse.Namespace) -> Path:
     load_weights(model, checkpoint.state_dict)
     return export_onnx(
         model,
-        args.output,
+        output,
         class_names=class_names,
         input_size=size.input_size,
         model_name=canonical_name(model_name),

@@ -5,7 +5,7 @@ another package can add one by declaring, e.g. in its ``setup.py``::
 
     entry_points={"yolox_ros.backends": ["mine = my_pkg.backend:MyBackend"]}
 
-The built-in ``onnxruntime``, ``openvino`` and ``torch`` backends are also
+The built-in backends (``_BUILTINS``: onnxruntime, openvino, torch, ncnn) are
 known by module path, so they work from a source checkout that is not
 installed; their names cannot be taken over by another package. Backend
 modules (and the runtime they need) are imported only by ``get_backend``.
@@ -80,6 +80,7 @@ _BUILTINS = {
         "yolox_ros.core.backends.openvino_backend:OpenVinoBackend", "openvino", "openvino"
     ),
     "torch": _Builtin("yolox_ros.core.backends.torch_backend:TorchBackend", "torch", "torch"),
+    "ncnn": _Builtin("yolox_ros.core.backends.ncnn_backend:NcnnBackend", "ncnn", "ncnn"),
 }
 
 

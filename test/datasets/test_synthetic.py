@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -116,18 +118,27 @@ def test_drive_keeps_background_and_grows_signs():
     np.testing.assert_array_equal(first[0][still], last[0][still])
 
 
-def test_dataset_command_writes_images_and_labels(tmp_path: Path):
+def test_dataset_command_writes_images_and_coco_annotations(tmp_path: Path):
     main(["--out", str(tmp_path), "--count", "3", "--seed", "4", "--size", "160x120"])
-    assert (tmp_path / "classes.txt").read_text().split() == list(CLASS_NAMES)
-    import cv2
-
-    for index in range(3):
-        image = cv2.imread(str(tmp_path / "images" / f"{index:06d}.jpg"))
+    coco = json.loads((tmp_path / "annotations.json").read_text())
+    assert [(c["id"], c["name"]) for c in coco["categories"]] == list(enumerate(CLASS_NAMES, 1))
+    assert [image["id"] for image in coco["images"]] == [1, 2, 3]
+    assert [a["id"] for a in coco["annotations"]] == list(range(1, len(coco["annotations"]) + 1))
+    for index, entry in enumerate(coco["images"]):
+        assert entry["file_name"] == f"{index:06d}.jpg"
+        assert (entry["width"], entry["height"]) == (160, 120)
+        image = cv2.imread(str(tmp_path / "images" / entry["file_name"]))
         assert image.shape == (120, 160, 3)
-        rows = np.loadtxt(tmp_path / "labels" / f"{index:06d}.txt", ndmin=2)
+        annotations = [a for a in coco["annotations"] if a["image_id"] == entry["id"]]
         _, boxes, class_ids = render_scene(scene_rng(4, index), 160, 120)
-        np.testing.assert_array_equal(rows[:, 0], class_ids)
-        np.testing.assert_allclose(rows[:, 1:], boxes, atol=0.01)
+        assert [a["category_id"] - 1 for a in annotations] == class_ids.tolist()
+        xywh = np.array([a["bbox"] for a in annotations]).reshape(-1, 4)
+        np.testing.assert_allclose(xywh[:, :2], boxes[:, :2], atol=0.01)
+        np.testing.assert_allclose(xywh[:, :2] + xywh[:, 2:], boxes[:, 2:], atol=0.02)
+        np.testing.assert_allclose(
+            [a["area"] for a in annotations], xywh[:, 2] * xywh[:, 3], rtol=1e-3
+        )
+        assert all(a["iscrowd"] == 0 for a in annotations)
 
 
 def test_dataset_command_rejects_bad_size(tmp_path: Path):

@@ -1,6 +1,11 @@
-"""Write synthetic traffic scenes (random scenes or a drive sequence) to disk.
+"""Write synthetic sign scenes (random scenes or a drive sequence) as JPEGs plus COCO JSON.
 
 python -m yolox_ros synthetic --out runs/data/train --count 4000 --seed 0
+python -m yolox_ros synthetic --theme track --out runs/data/track --count 4000 --seed 0
+python -m yolox_ros synthetic --theme track --drive --out runs/track_drive --count 30 --seed 4
+
+Writes DIR/images/*.jpg + DIR/annotations.json, or with --drive DIR/frame_NNNN.jpg +
+DIR/annotations.json (see yolox_ros.datasets.synthetic.writer).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolox_ros.datasets.synthetic import write_dataset, write_drive
+from yolox_ros.datasets.synthetic import THEMES, write_dataset, write_drive
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -32,7 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, required=True, help="number of images")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--size", type=_parse_size, default=(640, 480), help="WxH (default 640x480)"
+        "--theme",
+        choices=THEMES,
+        default="street",
+        help="street: city road signs; track: model-car track signs (default street)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_parse_size,
+        default=(None, None),
+        help="WxH (default 640x480 for street, 320x240 for track)",
     )
     parser.add_argument(
         "--drive", action="store_true", help="write a drive sequence instead of random scenes"
@@ -41,5 +55,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.count < 1:
         parser.error(f"--count must be >= 1, got {args.count}")
     writer = write_drive if args.drive else write_dataset
-    writer(args.out, args.count, args.seed, *args.size)
+    writer(args.out, args.count, args.seed, *args.size, theme=args.theme)
     return 0

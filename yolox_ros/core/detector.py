@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from yolox_ros.core.backends import Backend, get_backend
+from yolox_ros.core.backends import Backend
+from yolox_ros.core.backends.auto import open_backend
 from yolox_ros.core.detections import Detections
 from yolox_ros.core.postprocess import (
     FIRST_CLASS_COLUMN,
@@ -165,8 +166,10 @@ class Detector:
 
     def __init__(self, config: DetectorConfig) -> None:
         _check_config(config)
-        self.backend: Backend = get_backend(config.backend)(
+        # backend or device "auto": the fastest installed candidate, probed once per model.
+        self.backend: Backend = open_backend(
             Path(config.model_path),
+            backend=config.backend,
             device=config.device,
             num_threads=int(config.num_threads),
             strict_device=config.strict_device,

@@ -22,6 +22,8 @@ import numpy as np
 
 from yolox_ros.datasets.coco import read_coco
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, read_image
+from yolox_ros.datasets.voc import read_voc
+from yolox_ros.datasets.yolo import find_data_yaml, read_yolo
 from yolox_ros.errors import ConfigError
 
 __all__ = [
@@ -38,7 +40,7 @@ __all__ = [
     "summarize",
 ]
 
-FORMATS = ("coco",)
+FORMATS = ("coco", "voc", "yolo")
 # Roboflow exports each source image as ``<stem>_<ext>.rf.<hash>.<ext>``, once per
 # augmentation: the group is ``<stem>``. Names without that suffix group by their stem.
 DEFAULT_GROUP_PATTERN = (
@@ -61,21 +63,35 @@ def open_dataset(
     chosen = detect_format(path, split) if format is None else format.lower()
     if chosen == "coco":
         return read_coco(coco_json(path, split), split=split)
+    if chosen == "voc":
+        return read_voc(path, split)
+    if chosen == "yolo":
+        return read_yolo(path, split)
     raise ConfigError(f"unknown dataset format {format!r}; expected one of {', '.join(FORMATS)}")
 
 
 def detect_format(path: Path, split: str = "train") -> str:
-    """The format of the dataset at ``path``, from its file names alone."""
-    if path.is_file():
-        if path.suffix.lower() == ".json":
-            return "coco"
-    elif _find_coco_json(path, split) is not None:
+    """The format of the dataset at ``path``, from file and folder names alone.
+
+    A ``.json`` file, or a folder with ``annotations/*.json`` or Roboflow's
+    ``_annotations.coco.json``: COCO. A ``.yaml`` file or a folder with
+    ``data.yaml``: YOLO. A folder with ``Annotations/`` or ``.xml`` files: VOC.
+    """
+    if path.is_file() and path.suffix.lower() == ".json":
         return "coco"
+    if find_data_yaml(path) is not None:
+        return "yolo"
+    if path.is_dir():
+        if _find_coco_json(path, split) is not None:
+            return "coco"
+        if (path / "Annotations").is_dir() or next(path.glob("*.xml"), None) is not None:
+            return "voc"
     raise DatasetError(
         path,
         None,
-        "not a dataset this reader knows: expected a COCO .json "
-        "(or a folder with annotations/*.json or _annotations.coco.json)",
+        "not a dataset in a known format: expected COCO (a .json file, or a folder with "
+        "annotations/*.json or _annotations.coco.json), YOLO (data.yaml or a folder with one) "
+        "or Pascal VOC (a folder with Annotations/ or .xml files)",
     )
 
 

@@ -1,0 +1,180 @@
+"""YOLO txt labels with an ultralytics-style ``data.yaml`` (Roboflow, CVAT, Label Studio exports).
+
+``data.yaml`` gives ``names`` (a list, or a dict ``{0: a, 1: b}``), an
+optional root ``path`` (relative to the YAML's folder, which is the root
+without it) and, per split (``train``, ``val``, ``test``...), a folder of
+images, a ``.txt`` file listing images (relative lines are relative to that
+file's folder), or a list of these. Roboflow writes ``train: ../train/images``
+beside a ``data.yaml`` that sits in the dataset root; when such a path does
+not exist it is retried without its leading ``../``.
+
+Each image's labels are in the same relative place with the last ``images``
+folder replaced by ``labels`` and the extension by ``.txt`` (beside the image
+when its path has no ``images`` folder). One line per box,
+``class cx cy w h`` normalised to the image size; a missing or empty label
+file makes the image a negative. Image sizes come from the file headers, so
+opening a dataset decodes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolox_ros.datasets.image_header import image_file_size
+from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, checked_box
+from yolox_ros.errors import ConfigError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+DATA_YAML_NAMES = ("data.yaml", "data.yml")
+
+
+def find_data_yaml(path: Path) -> Path | None:
+    """``path`` if it is a YAML file, else the ``data.yaml`` in the folder ``path``, else None."""
+    if path.is_file():
+        return path if path.suffix.lower() in (".yaml", ".yml") else None
+    return next((path / n for n in DATA_YAML_NAMES if (path / n).is_file()), None)
+
+
+def read_yolo(spec: str | Path, split: str = "train") -> DetectionDataset:
+    """Read split ``split`` of the YOLO dataset described by ``spec`` (data.yaml or its folder)."""
+    yaml_path = find_data_yaml(Path(spec))
+    if yaml_path is None:
+        raise DatasetError(spec, None, "no data.yaml found")
+    config = _load_yaml(yaml_path)
+    class_names = _names(config, yaml_path)
+    root = _root(config, yaml_path)
+    if split not in config:
+        splits = [key for key in config if key not in ("path", "names", "nc", "download")]
+        raise DatasetError(yaml_path, f"'{split}'", f"no such split (has: {', '.join(splits)})")
+    images = _split_images(config[split], root, yaml_path, split)
+    records = [_record(image_id, image, len(class_names)) for image_id, image in enumerate(images)]
+    return DetectionDataset(str(yaml_path), class_names, records)
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        import yaml  # PyYAML: only this reader needs it, so it is not a runtime dependency
+    except ImportError as exc:
+        raise ConfigError("reading a YOLO data.yaml needs PyYAML: pip install pyyaml") from exc
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise DatasetError(path, where, f"malformed YAML ({getattr(exc, 'problem', exc)})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(path, None, f"cannot be read ({exc})") from exc
+    if not isinstance(config, dict):
+        raise DatasetError(path, None, "is not a YAML mapping of path/train/val/names")
+    return config
+
+
+def _names(config: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """Class names from ``names`` (list, or dict with keys 0..n-1), checked against ``nc``."""
+    names = config.get("names")
+    if isinstance(names, dict):
+        if sorted(names) != list(range(len(names))):
+            raise DatasetError(path, "names", f"keys {sorted(names)} are not 0..{len(names) - 1}")
+        names = [names[i] for i in range(len(names))]
+    if not isinstance(names, list) or not names:
+        raise DatasetError(path, "names", f"{names!r} is not a list or dict of class names")
+    names = [str(name).strip() for name in names]
+    if len(set(names)) != len(names) or not all(names):
+        raise DatasetError(path, "names", f"{names} has empty or repeated names")
+    if "nc" in config and config["nc"] != len(names):
+        raise DatasetError(path, "nc", f"is {config['nc']} but 'names' has {len(names)} classes")
+    return tuple(names)
+
+
+def _root(config: dict[str, Any], path: Path) -> Path:
+    root = config.get("path")
+    if root is None:
+        return path.parent
+    root = Path(str(root)).expanduser()
+    return root if root.is_absolute() else path.parent / root
+
+
+def _split_images(entries: Any, root: Path, yaml_path: Path, split: str) -> list[Path]:
+    """Every image of a split entry: folders (recursively), list files, or a list of both."""
+    images: list[Path] = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        location = _resolve(str(entry), root)
+        if location.is_dir():
+            images += sorted(p for p in location.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        elif location.is_file() and location.suffix.lower() == ".txt":
+            images += _listed_images(location)
+        else:
+            raise DatasetError(yaml_path, f"{split}: '{entry}'", f"{location} not found")
+    return images
+
+
+def _resolve(entry: str, root: Path) -> Path:
+    path = root / Path(entry).expanduser()
+    if not path.exists() and entry.startswith("../"):
+        return root / entry[3:]  # Roboflow's data.yaml, see the module docstring
+    return path
+
+
+def _listed_images(list_file: Path) -> list[Path]:
+    images = []
+    for number, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            image = list_file.parent / line.strip()
+            if not image.is_file():
+                raise DatasetError(list_file, f"line {number}", f"image {image} not found")
+            images.append(image)
+    return images
+
+
+def label_file(image: Path) -> Path:
+    """Where the labels of ``image`` are: its last ``images`` folder replaced by ``labels``."""
+    parts = list(image.parts)
+    if "images" in parts[:-1]:
+        last = len(parts) - 2 - parts[-2::-1].index("images")
+        parts[last] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def _record(image_id: int, image: Path, class_count: int) -> ImageRecord:
+    try:
+        width, height = image_file_size(image)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(image, None, f"cannot read the image size ({exc})") from exc
+    labels = label_file(image)
+    boxes, class_ids = [], []
+    if labels.is_file():
+        for number, line in enumerate(labels.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                class_id, box = _label(line, labels, number, width, height, class_count)
+                boxes.append(box)
+                class_ids.append(class_id)
+    return ImageRecord(
+        path=image,
+        width=width,
+        height=height,
+        image_id=image_id,
+        boxes=np.array(boxes, np.float32).reshape(-1, 4),
+        class_ids=np.array(class_ids, np.int64),
+    )
+
+
+def _label(
+    line: str, path: Path, number: int, width: int, height: int, class_count: int
+) -> tuple[int, tuple[float, float, float, float]]:
+    """One ``class cx cy w h`` line as (class index, pixel box), checked."""
+    where = f"line {number}"
+    fields = line.split()
+    try:
+        values = [float(v) for v in fields]
+    except ValueError:
+        raise DatasetError(path, where, f"{line.strip()!r} is not numbers") from None
+    if len(values) != 5:
+        raise DatasetError(path, where, f"has {len(values)} values, expected 'class cx cy w h'")
+    class_value, cx, cy, w, h = values
+    if not class_value.is_integer() or not 0 <= class_value < class_count:
+        raise DatasetError(path, where, f"class {fields[0]} is not in 0..{class_count - 1}")
+    box = ((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height)
+    return int(class_value), checked_box(box, width, height, path, where, written=values[1:])

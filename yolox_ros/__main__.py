@@ -15,6 +15,7 @@ COMMANDS = {
     "export": "export a checkpoint to ONNX with class names in its metadata",
     "train": "train a YOLOX and export it to ONNX",
     "synthetic": "write synthetic traffic scenes as a dataset",
+    "check": "summarise a labelled dataset (COCO, VOC, YOLO) and list its problems",
 }
 
 

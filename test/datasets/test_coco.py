@@ -258,6 +258,21 @@ def test_open_dataset_finds_json_and_images_in_common_layouts(tmp_path):
     dataset = open_dataset(roboflow, split="valid")
     assert dataset.records[1].path == roboflow / "valid" / "b.png"
     assert open_dataset(roboflow / "valid", format="coco").class_names == ("stop", "left", "right")
+    cvat = tmp_path / "cvat"  # annotations/instances_default.json, images/default/
+    for image in coco_doc()["images"]:
+        write_image(cvat / "images" / "default" / image["file_name"], 8, 8)
+    (cvat / "annotations").mkdir()
+    (cvat / "annotations" / "instances_default.json").write_text(json.dumps(coco_doc()))
+    assert open_dataset(cvat).records[0].path == cvat / "images" / "default" / "a.jpg"
+
+
+def test_images_folder_not_found_lists_the_folders_tried(tmp_path):
+    json_path = make_dataset(tmp_path, coco_doc(), images=[])
+    with pytest.raises(DatasetError) as caught:
+        open_dataset(json_path)
+    message = str(caught.value)
+    assert message.startswith(f"{json_path}: image 'a.jpg': not found in any of the folders tried:")
+    assert str(tmp_path / "train") in message
 
 
 @pytest.mark.skipif(not VIA.is_dir(), reason="VIA traffic-sign dataset not on this machine")

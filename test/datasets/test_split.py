@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -152,3 +154,16 @@ def test_summary_counts_and_finds_broken_images(tmp_path):
 def test_summary_of_a_dataset_without_boxes():
     summary = summarize(DetectionDataset("empty", ("a",), []))
     assert summary.longer_side is None and summary.boxes_per_class == (0,)
+
+
+def test_the_datasets_package_imports_neither_torch_nor_ros():
+    code = (
+        "import sys, yolox_ros.datasets, yolox_ros.cli.check\n"
+        "heavy = {'torch', 'rclpy', 'sensor_msgs', 'yolox_ros.training', 'yolox_ros.model'}\n"
+        "sys.exit(str(sorted(heavy & set(sys.modules))) if heavy & set(sys.modules) else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60
+    )
+    assert result.returncode == 0, result.stderr

@@ -61,25 +61,26 @@ def find_images_dir(json_path: Path, first_file_name: str | None, split: str) ->
     Tried in order: ``<root>/<split>`` next to an ``annotations/`` folder (VIA,
     COCO-style trees), ``<json dir>/<split>``, ``<root>/<json stem without
     instances_>`` (``instances_val2017.json`` -> ``val2017``), an ``images``
-    folder beside or above the JSON, and the JSON's own folder (Roboflow puts
-    ``_annotations.coco.json`` among the images). The first candidate holding
-    ``first_file_name`` wins; without it, the first that exists.
+    folder beside or above the JSON, ``<root>/images/<stem>`` (CVAT's
+    ``instances_default.json`` with ``images/default/``), and the JSON's own
+    folder (Roboflow puts ``_annotations.coco.json`` among the images). The
+    first holding ``first_file_name`` wins; without images, the JSON's folder.
     """
     here, root = json_path.parent, json_path.parent.parent
+    if first_file_name is None:
+        return here
     stem = json_path.stem.removeprefix("instances_")
-    candidates = list(
-        dict.fromkeys([root / split, here / split, root / stem, here / "images", root / "images"])
+    candidates = [root / split, here / split, root / stem, here / "images", root / "images"]
+    candidates = list(dict.fromkeys([*candidates, root / "images" / stem, here]))
+    for directory in candidates:
+        if (directory / first_file_name).is_file():
+            return directory
+    looked = ", ".join(str(d) for d in candidates)
+    raise DatasetError(
+        json_path,
+        f"image '{first_file_name}'",
+        f"not found in any of the folders tried: {looked}",
     )
-    candidates.append(here)
-    existing = [d for d in candidates if d.is_dir()]
-    if first_file_name is not None:
-        for directory in existing:
-            if (directory / first_file_name).is_file():
-                return directory
-    if not existing:
-        looked = ", ".join(str(d) for d in candidates)
-        raise DatasetError(json_path, None, f"no images folder found (looked for {looked})")
-    return existing[0]
 
 
 def _load_json(path: Path) -> dict[str, Any]:

@@ -251,6 +251,8 @@ def test_open_dataset_finds_json_and_images_in_common_layouts(tmp_path):
     for spec in (via_root, json_path):
         dataset = open_dataset(spec)
         assert len(dataset) == 3 and dataset.records[0].path == via_root / "train" / "a.jpg"
+    with pytest.raises(DatasetError, match=r"is split 'val' \(found train\.json\)"):
+        open_dataset(via_root, split="val")  # never the training JSON in its place
     roboflow = tmp_path / "roboflow"
     for image in coco_doc()["images"]:
         write_image(roboflow / "valid" / image["file_name"], image["width"], image["height"])

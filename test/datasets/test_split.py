@@ -69,6 +69,15 @@ def test_split_is_deterministic_and_depends_on_the_seed():
     assert names == again and names != other
 
 
+def test_split_does_not_depend_on_record_order():
+    dataset = roboflow_dataset()
+    shuffled = dataset.subset(np.random.default_rng(0).permutation(len(dataset)))
+    val_names = [
+        {r.path.name for r in split_by_group(d, 0.3)[1].records} for d in (dataset, shuffled)
+    ]
+    assert val_names[0] == val_names[1]
+
+
 def test_custom_pattern_groups_by_its_first_capture_group():
     dataset = DetectionDataset(
         "video", ("a",), [record(f"drive{d}_frame{f:03d}.png") for d in range(4) for f in range(5)]

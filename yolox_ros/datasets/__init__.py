@@ -11,6 +11,7 @@ the ``check`` command and the node can use it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,7 @@ DEFAULT_GROUP_PATTERN = (
     r"^(.+?)(?:(?:_(?i:jpe?g|png|bmp|webp|tiff?|gif|heic))?\.rf\.[A-Za-z0-9]+)?(?:\.[^.]*)?$"
 )
 ROBOFLOW_COCO_JSON = "_annotations.coco.json"
+SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test", "train2017", "val2017"})
 
 
 def open_dataset(
@@ -106,23 +108,32 @@ def coco_json(path: Path, split: str) -> Path:
 
 
 def _find_coco_json(folder: Path, split: str) -> Path | None:
-    """``annotations/<split>.json`` (or the one JSON naming the split, or the only one), or
-    Roboflow's ``<split>/_annotations.coco.json``; None if there is none."""
+    """Roboflow's ``<split>/_annotations.coco.json``, or ``annotations/<split>.json`` (or the
+    one JSON naming the split, or the only JSON if it names no other split); None if none."""
     for roboflow in (folder / split / ROBOFLOW_COCO_JSON, folder / ROBOFLOW_COCO_JSON):
         if roboflow.is_file():
             return roboflow
     candidates = sorted((folder / "annotations").glob("*.json"))
     exact = [p for p in candidates if p.stem in (split, f"instances_{split}")]
     naming = [p for p in candidates if split in p.stem]
-    for choice in (exact, naming, candidates):
+    # The only JSON serves any split (CVAT's instances_default.json), unless it names another.
+    only = [p for p in candidates if not _names_other_split(p.stem, split)]
+    for choice in (exact, naming, only if len(candidates) == 1 else []):
         if len(choice) == 1:
             return choice[0]
     if candidates:
         names = ", ".join(p.name for p in candidates)
         raise DatasetError(
-            folder / "annotations", None, f"which JSON is split '{split}'? found {names}"
+            folder / "annotations",
+            None,
+            f"cannot tell which JSON is split '{split}' (found {names})",
         )
     return None
+
+
+def _names_other_split(stem: str, split: str) -> bool:
+    words = set(re.split(r"[^a-z0-9]+", stem.lower()))
+    return bool(words & (SPLIT_NAMES - {split.lower()}))
 
 
 def group_names(dataset: DetectionDataset, group_pattern: str | None = None) -> list[str]:
@@ -155,20 +166,25 @@ def split_by_group(
 
     Copies of one frame (augmented exports, consecutive video frames) must sit
     on the same side, or validation measures memory rather than accuracy.
-    The same dataset, fraction, pattern and seed give the same split.
+    Groups are ranked by a hash of (seed, group name), so the same groups,
+    fraction and seed give the same split on any machine, and adding images
+    of new groups moves few existing ones across.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
     groups = group_names(dataset, group_pattern)
-    keys = sorted(set(groups))
+    keys = set(groups)
     held = min(max(round(val_fraction * len(keys)), 1), len(keys) - 1) if val_fraction else 0
     if val_fraction and held < 1:
         raise ConfigError(f"cannot hold out a group: {dataset.source} has {len(keys)} group(s)")
-    order = np.random.default_rng(seed).permutation(len(keys))
-    val_keys = {keys[i] for i in order[:held]}
+    val_keys = set(sorted(keys, key=lambda key: _group_rank(key, seed))[:held])
     train = [i for i, group in enumerate(groups) if group not in val_keys]
     val = [i for i, group in enumerate(groups) if group in val_keys]
     return dataset.subset(train), dataset.subset(val)
+
+
+def _group_rank(group: str, seed: int) -> bytes:
+    return hashlib.blake2b(f"{seed}\0{group}".encode(), digest_size=8).digest()
 
 
 def select_classes(

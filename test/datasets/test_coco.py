@@ -199,6 +199,9 @@ def test_dataset_error_survives_pickling(tmp_path):
     error = DatasetError(tmp_path / "x.json", "annotation id 3", "broken")
     again = pickle.loads(pickle.dumps(error))
     assert str(again) == str(error) and again.entry == "annotation id 3"
+    assert str(DatasetError("data.yaml: the validation split has no boxes")) == (
+        "data.yaml: the validation split has no boxes"
+    )
 
 
 def test_write_then_read_gives_the_same_dataset(tmp_path):

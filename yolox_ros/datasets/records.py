@@ -28,14 +28,17 @@ class DatasetError(ConfigError):
 
     Naming the file and the annotation or image lets a user fix the labelling
     export instead of guessing which of thousands of entries is at fault.
+    ``entry`` is None for a problem of the whole file; called with one
+    argument, that argument is the whole message.
     """
 
-    def __init__(self, file: str | Path, entry: str | None, problem: str) -> None:
+    def __init__(
+        self, file: str | Path, entry: str | None = None, problem: str | None = None
+    ) -> None:
         self.file = str(file)
         self.entry = entry
         self.problem = problem
-        parts = [self.file, entry, problem] if entry else [self.file, problem]
-        super().__init__(": ".join(parts))
+        super().__init__(": ".join(p for p in (self.file, entry, problem) if p))
 
     def __reduce__(self):
         # Exceptions are pickled by re-calling the class with ``args``; ours has three.

@@ -1,40 +1,78 @@
-"""The synthetic traffic-scene generator: deterministic, boxes exactly around the drawn signs."""
+"""The synthetic scenes of both themes: deterministic, boxes exactly around the drawn signs.
+
+The files written to disk are tested in test_synthetic_writer.py.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 
-from yolox_ros.cli.synthetic import main
 from yolox_ros.datasets.synthetic import (
     CLASS_NAMES,
     SIGN_SIZE_RANGE,
+    THEMES,
+    TRACK_CLASS_NAMES,
+    class_names,
     render_drive,
     render_scene,
     render_sign,
     scene_rng,
 )
+from yolox_ros.datasets.synthetic.track import TRACK_SIGN_SIZE_RANGE
 
 # Pixels differing by more than this from the sign-free scene belong to a sign.
 DIFF_LEVEL = 12
 
+# Per theme: a box, a small fractional box, and corners rotated and in perspective, all
+# inside the theme's default frame (street 640x480, track 320x240).
+PLACEMENTS = {
+    "street": [
+        (100.0, 80.0, 190.0, 170.0),
+        (10.3, 300.6, 24.1, 314.9),
+        ((300, 100), (380, 110), (375, 200), (295, 190)),
+    ],
+    "track": [
+        (100.0, 60.0, 160.0, 120.0),
+        (10.3, 150.6, 19.1, 159.9),
+        ((200, 40), (250, 46), (247, 100), (197, 94)),
+    ],
+}
+THEME_CLASSES = [(theme, c) for theme in THEMES for c in range(len(class_names(theme)))]
+TRACK = TRACK_CLASS_NAMES.index
 
-def test_same_seed_gives_same_scene_and_other_seed_differs():
-    first = render_scene(scene_rng(3, 17))
-    again = render_scene(scene_rng(3, 17))
-    other = render_scene(scene_rng(3, 18))
+
+def test_class_names_of_each_theme():
+    assert class_names() == class_names("street") == CLASS_NAMES
+    assert class_names("track") == ("left", "no_left", "no_right", "right", "stop", "straight")
+    with pytest.raises(ValueError, match="street, track"):
+        class_names("rally")
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_same_seed_gives_same_scene_and_other_seed_differs(theme):
+    first = render_scene(scene_rng(3, 17, theme), theme=theme)
+    again = render_scene(scene_rng(3, 17, theme), theme=theme)
+    other = render_scene(scene_rng(3, 18, theme), theme=theme)
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], other[0])
 
 
-def test_random_scenes_have_valid_boxes_inside_the_image():
+def test_each_theme_has_its_own_scene_streams():
+    street = scene_rng(3, 17).integers(0, 2**62, 4)
+    np.testing.assert_array_equal(street, np.random.default_rng([3, 17]).integers(0, 2**62, 4))
+    assert not np.array_equal(street, scene_rng(3, 17, "track").integers(0, 2**62, 4))
+
+
+@pytest.mark.parametrize(
+    ("theme", "size_range"), [("street", SIGN_SIZE_RANGE), ("track", TRACK_SIGN_SIZE_RANGE)]
+)
+def test_random_scenes_have_valid_boxes_inside_the_image(theme, size_range):
     for index in range(12):
-        image, boxes, class_ids = render_scene(scene_rng(0, index), 320, 240, num_signs=(2, 5))
+        image, boxes, class_ids = render_scene(
+            scene_rng(0, index, theme), 320, 240, num_signs=(2, 5), theme=theme
+        )
         assert image.shape == (240, 320, 3) and image.dtype == np.uint8
         assert boxes.dtype == np.float32 and boxes.shape == (len(class_ids), 4)
         assert 0 < len(boxes) <= 5
@@ -42,9 +80,14 @@ def test_random_scenes_have_valid_boxes_inside_the_image():
             np.all(boxes[:, :2] >= 0) and np.all(boxes[:, 2] <= 320) and np.all(boxes[:, 3] <= 240)
         )
         sides = boxes[:, 2:] - boxes[:, :2]
-        assert np.all(sides.max(axis=1) >= SIGN_SIZE_RANGE[0] * 0.85)
-        assert np.all(sides.max(axis=1) <= SIGN_SIZE_RANGE[1] * 1.25)
-        assert set(class_ids.tolist()) <= set(range(len(CLASS_NAMES)))
+        assert np.all(sides.max(axis=1) >= size_range[0] * 0.85)
+        assert np.all(sides.max(axis=1) <= size_range[1] * 1.25)
+        assert set(class_ids.tolist()) <= set(range(len(class_names(theme))))
+
+
+def test_track_frames_default_to_320x240():
+    image, _, _ = render_scene(np.random.default_rng(0), theme="track")
+    assert image.shape == (240, 320, 3)
 
 
 def _sign_pixels_box(image: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -53,19 +96,14 @@ def _sign_pixels_box(image: np.ndarray, background: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
 
 
-@pytest.mark.parametrize("class_id", range(len(CLASS_NAMES)))
-@pytest.mark.parametrize(
-    "placement",
-    [
-        (100.0, 80.0, 190.0, 170.0),
-        (10.3, 300.6, 24.1, 314.9),  # a small sign, fractional box
-        ((300, 100), (380, 110), (375, 200), (295, 190)),  # rotated, in perspective
-    ],
-    ids=["box", "small", "perspective"],
-)
-def test_box_is_tight_around_the_drawn_sign(class_id, placement):
-    image, boxes, class_ids = render_scene(np.random.default_rng(5), signs=[(class_id, placement)])
-    background, no_boxes, _ = render_scene(np.random.default_rng(5), signs=[])
+@pytest.mark.parametrize(("theme", "class_id"), THEME_CLASSES)
+@pytest.mark.parametrize("placement", [0, 1, 2], ids=["box", "small", "perspective"])
+def test_box_is_tight_around_the_drawn_sign(theme, class_id, placement):
+    placement = PLACEMENTS[theme][placement]
+    image, boxes, class_ids = render_scene(
+        np.random.default_rng(5), signs=[(class_id, placement)], theme=theme
+    )
+    background, no_boxes, _ = render_scene(np.random.default_rng(5), signs=[], theme=theme)
     assert len(no_boxes) == 0
     assert class_ids.tolist() == [class_id]
     np.testing.assert_allclose(boxes[0], _sign_pixels_box(image, background), atol=1.01)
@@ -73,22 +111,81 @@ def test_box_is_tight_around_the_drawn_sign(class_id, placement):
         np.testing.assert_allclose(boxes[0], placement, atol=1e-3)
 
 
-def test_render_sign_fills_its_image():
-    for class_id in range(len(CLASS_NAMES)):
-        bgr, alpha = render_sign(class_id, 64, np.random.default_rng(0))
-        assert max(bgr.shape[:2]) == 64 and alpha.shape == bgr.shape[:2]
-        covered = alpha > 0.5
-        assert covered.any(axis=0).all() and covered.any(axis=1).all()
+@pytest.mark.parametrize("seed", range(6))
+def test_track_box_stays_valid_under_the_camera_effects(seed):
+    """Motion and lens blur, glare, noise and JPEG on: the same effects hit the scene with and
+    without the sign, so what differs is the sign smeared by at most the blur and JPEG blocks."""
+    box = np.array(PLACEMENTS["track"][0])
+    rng = np.random.default_rng
+    signs = [(TRACK("right"), box)]
+    image, boxes, _ = render_scene(rng(seed), signs=signs, theme="track", effects=True)
+    background, _, _ = render_scene(rng(seed), signs=[], theme="track", effects=True)
+    plain, _, _ = render_scene(rng(seed), signs=[], theme="track")
+    assert not np.array_equal(background, plain)  # the effects were applied
+    np.testing.assert_allclose(boxes[0], box, atol=1e-3)
+    drawn = _sign_pixels_box(image, background)
+    smear = 16  # JPEG changes whole 16x16 blocks (4:2:0 chroma); blur spreads less
+    assert np.all(drawn[:2] >= box[:2] - smear) and np.all(drawn[2:] <= box[2:] + smear)
+    inter = np.prod(
+        np.clip(np.minimum(drawn[2:], box[2:]) - np.maximum(drawn[:2], box[:2]), 0, None)
+    )
+    assert inter / np.prod(box[2:] - box[:2]) > 0.8  # glare may wash out a rim, not the sign
+
+
+@pytest.mark.parametrize(("theme", "class_id"), THEME_CLASSES)
+def test_render_sign_fills_its_image(theme, class_id):
+    bgr, alpha = render_sign(class_id, 64, np.random.default_rng(0), theme)
+    assert max(bgr.shape[:2]) == 64 and alpha.shape == bgr.shape[:2]
+    covered = alpha > 0.5
+    assert covered.any(axis=0).all() and covered.any(axis=1).all()
+
+
+@pytest.mark.parametrize(("left", "right"), [("left", "right"), ("no_left", "no_right")])
+def test_left_signs_are_the_right_signs_mirrored(left, right):
+    left_bgr, left_alpha = render_sign(TRACK(left), 64, np.random.default_rng(3), "track")
+    right_bgr, right_alpha = render_sign(TRACK(right), 64, np.random.default_rng(3), "track")
+    np.testing.assert_array_equal(left_bgr, right_bgr[:, ::-1])
+    np.testing.assert_array_equal(left_alpha, right_alpha[:, ::-1])
+    asymmetry = np.abs(right_bgr.astype(int) - right_bgr[:, ::-1]).mean()
+    assert asymmetry > 10  # the pair really differs: an arrow points one way
+
+
+@pytest.mark.parametrize(
+    ("name", "paint"),
+    [
+        ("left", "blue"),
+        ("right", "blue"),
+        ("straight", "blue"),
+        ("no_left", "red and white"),
+        ("no_right", "red and white"),
+        ("stop", "red"),
+    ],
+)
+def test_track_signs_have_their_real_colours(name, paint):
+    bgr, alpha = render_sign(TRACK(name), 64, np.random.default_rng(0), "track")
+    pixels = bgr[alpha > 0.99].astype(int)
+    blue = np.mean((pixels[:, 0] > 120) & (pixels[:, 2] < 80))
+    red = np.mean((pixels[:, 2] > 150) & (pixels[:, 0] < 90))
+    white = np.mean(pixels.min(axis=1) > 190)
+    black = np.mean(pixels.max(axis=1) < 60)
+    if paint == "blue":
+        assert blue > 0.6 and 0.1 < white < 0.4
+    elif paint == "red":
+        assert red > 0.6 and white > 0.1
+    else:
+        assert 0.2 < red < 0.6 and white > 0.25 and black > 0.05
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"signs": [(7, (0, 0, 10, 10))]},
+        {"signs": [(6, (0, 0, 10, 10))], "theme": "track"},
         {"signs": [(0, (10, 10, 11, 40))]},
         {"signs": [(0, (1, 2, 3))]},
         {"num_signs": (3, 1)},
         {"width": 8},
+        {"theme": "rally"},
     ],
 )
 def test_bad_arguments_are_rejected_with_a_message(kwargs):
@@ -96,7 +193,7 @@ def test_bad_arguments_are_rejected_with_a_message(kwargs):
         render_scene(np.random.default_rng(0), **kwargs)
 
 
-def test_drive_keeps_background_and_grows_signs():
+def test_street_drive_keeps_background_and_grows_signs():
     frames = render_drive(seed=7, count=5, width=320, height=240)
     first, last = frames[0], frames[-1]
     assert len(first[1]) == len(last[1]) > 0
@@ -118,29 +215,21 @@ def test_drive_keeps_background_and_grows_signs():
     np.testing.assert_array_equal(first[0][still], last[0][still])
 
 
-def test_dataset_command_writes_images_and_coco_annotations(tmp_path: Path):
-    main(["--out", str(tmp_path), "--count", "3", "--seed", "4", "--size", "160x120"])
-    coco = json.loads((tmp_path / "annotations.json").read_text())
-    assert [(c["id"], c["name"]) for c in coco["categories"]] == list(enumerate(CLASS_NAMES, 1))
-    assert [image["id"] for image in coco["images"]] == [1, 2, 3]
-    assert [a["id"] for a in coco["annotations"]] == list(range(1, len(coco["annotations"]) + 1))
-    for index, entry in enumerate(coco["images"]):
-        assert entry["file_name"] == f"{index:06d}.jpg"
-        assert (entry["width"], entry["height"]) == (160, 120)
-        image = cv2.imread(str(tmp_path / "images" / entry["file_name"]))
-        assert image.shape == (120, 160, 3)
-        annotations = [a for a in coco["annotations"] if a["image_id"] == entry["id"]]
-        _, boxes, class_ids = render_scene(scene_rng(4, index), 160, 120)
-        assert [a["category_id"] - 1 for a in annotations] == class_ids.tolist()
-        xywh = np.array([a["bbox"] for a in annotations]).reshape(-1, 4)
-        np.testing.assert_allclose(xywh[:, :2], boxes[:, :2], atol=0.01)
-        np.testing.assert_allclose(xywh[:, :2] + xywh[:, 2:], boxes[:, 2:], atol=0.02)
-        np.testing.assert_allclose(
-            [a["area"] for a in annotations], xywh[:, 2] * xywh[:, 3], rtol=1e-3
-        )
-        assert all(a["iscrowd"] == 0 for a in annotations)
-
-
-def test_dataset_command_rejects_bad_size(tmp_path: Path):
-    with pytest.raises(SystemExit):
-        main(["--out", str(tmp_path), "--count", "1", "--size", "640by480"])
+def test_track_drive_moves_along_the_track_towards_its_signs():
+    frames = render_drive(seed=4, count=8, theme="track")
+    again = render_drive(seed=4, count=8, theme="track")
+    for frame, same in zip(frames, again, strict=True):
+        for a, b in zip(frame, same, strict=True):
+            np.testing.assert_array_equal(a, b)
+    for image, boxes, class_ids in frames:
+        assert image.shape == (240, 320, 3) and len(boxes) == len(class_ids) > 0
+        assert np.all(boxes[:, :2] >= 0) and np.all(boxes[:, 2] <= 320)
+        assert np.all(boxes[:, 3] <= 240) and np.all(boxes[:, 2:] - boxes[:, :2] >= 2)
+    first, last = frames[0], frames[-1]
+    assert len(first[1]) == 5 and len(last[1]) < 5  # the near signs have been passed
+    assert set(last[2].tolist()) < set(first[2].tolist())
+    for box, class_id in zip(last[1], last[2], strict=True):  # signs still ahead have grown
+        before = first[1][first[2] == class_id][0]
+        assert np.prod(box[2:] - box[:2]) > 3 * np.prod(before[2:] - before[:2])
+    floor = slice(150, 240)  # the car moves: the floor in front of it changes
+    assert np.abs(first[0][floor].astype(int) - last[0][floor]).mean() > 3

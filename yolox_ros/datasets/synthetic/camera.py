@@ -46,14 +46,14 @@ def _glare(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Lamp reflections on a glossy floor, sun spots, and an auto-exposure that overshoots."""
     height, width = image.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    for _ in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.choice(4, p=(0.45, 0.3, 0.15, 0.1)))):
         cx, cy = rng.uniform(0, width), rng.uniform(0.1, 1.0) * height
-        rx = rng.uniform(0.03, 0.3) * width
+        rx = rng.uniform(0.03, 0.25) * width
         ry = rx * rng.uniform(0.3, 1.0)  # reflections on the floor are squashed by perspective
         spot = np.exp(-(((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2))
-        image = image + (rng.uniform(60, 260) * spot)[..., None]
-    if rng.random() < 0.4:
-        image = image * rng.uniform(1.1, 1.8)
+        image = image + (rng.uniform(40, 220) * spot)[..., None]
+    if rng.random() < 0.3:
+        image = image * rng.uniform(1.1, 1.6)
     return image
 
 

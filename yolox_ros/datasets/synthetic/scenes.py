@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from yolox_ros.datasets.synthetic import street
-from yolox_ros.datasets.synthetic.camera import finish
+from yolox_ros.datasets.synthetic import street, track
+from yolox_ros.datasets.synthetic.camera import finish, small_camera
 from yolox_ros.datasets.synthetic.compositing import place_sign, placement_quad
 from yolox_ros.datasets.synthetic.signs import THEMES, sign_set
 
@@ -38,6 +38,13 @@ STYLES: dict[str, SceneStyle] = {
         background=street.background,
         random_signs=street.random_signs,
         camera=lambda image, rng, effects: finish(image, rng, blur=effects),
+    ),
+    "track": SceneStyle(
+        size=(320, 240),
+        num_signs=(1, 4),
+        background=track.background,
+        random_signs=track.random_signs,
+        camera=small_camera,
     ),
 }
 

@@ -182,8 +182,9 @@ class Sign:
     """How one class is drawn.
 
     ``paint(canvas, w, h, rng)`` fills a black canvas; ``outline`` is the sign's edge in
-    its own unit box (alpha mask and scene box); ``aspect`` is width / height; a
-    ``mirrored`` sign is its partner's painting flipped left to right.
+    its own unit box (alpha mask and scene box), symmetric for a mirrored sign;
+    ``aspect`` is width / height; a ``mirrored`` sign is its partner's painting and
+    mask flipped left to right.
     """
 
     paint: Callable[[np.ndarray, int, int, np.random.Generator], None]
@@ -279,10 +280,10 @@ def render_sign(
     big_w, big_h = out_w * SUPERSAMPLING, out_h * SUPERSAMPLING
     canvas = np.zeros((big_h, big_w, 3), np.uint8)
     sign.paint(canvas, big_w, big_h, rng)
-    if sign.mirrored:
-        canvas = cv2.flip(canvas, 1)
     mask = np.zeros((big_h, big_w), np.uint8)
     fill(mask, sign.outline * (big_w, big_h), 255)
+    if sign.mirrored:  # flip the mask too: its rasterisation is not exactly symmetric
+        canvas, mask = cv2.flip(canvas, 1), cv2.flip(mask, 1)
     bgr = cv2.resize(canvas, (out_w, out_h), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(mask, (out_w, out_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     return bgr, alpha

@@ -271,6 +271,13 @@ def test_open_dataset_finds_json_and_images_in_common_layouts(tmp_path):
     assert open_dataset(cvat).records[0].path == cvat / "images" / "default" / "a.jpg"
 
 
+def test_folder_with_a_json_beside_its_images_folder(tmp_path):
+    for image in coco_doc()["images"]:
+        write_image(tmp_path / "images" / image["file_name"], image["width"], image["height"])
+    (tmp_path / "annotations.json").write_text(json.dumps(coco_doc()))
+    assert open_dataset(tmp_path).records[2].path == tmp_path / "images" / "c.png"
+
+
 def test_images_folder_not_found_lists_the_folders_tried(tmp_path):
     json_path = make_dataset(tmp_path, coco_doc(), images=[])
     with pytest.raises(DatasetError) as caught:

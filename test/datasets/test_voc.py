@@ -90,6 +90,7 @@ def test_flat_folder_of_images_and_xml_files(tmp_path):
     )
     write_image(tmp_path / "frame2.jpg", 20, 10)
     (tmp_path / "frame2.xml").write_text(voc_xml("frame2.jpg", 0, 0, []))  # size 0: from file
+    (tmp_path / "notes.json").write_text("{}")  # a stray JSON does not make it COCO
     dataset = open_dataset(tmp_path)
     assert [r.path.name for r in dataset.records] == ["frame1.png", "frame2.jpg"]
     assert dataset.class_names == ("sign",)

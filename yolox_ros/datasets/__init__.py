@@ -75,24 +75,25 @@ def open_dataset(
 def detect_format(path: Path, split: str = "train") -> str:
     """The format of the dataset at ``path``, from file and folder names alone.
 
-    A ``.json`` file, or a folder with ``annotations/*.json`` or Roboflow's
-    ``_annotations.coco.json``: COCO. A ``.yaml`` file or a folder with
-    ``data.yaml``: YOLO. A folder with ``Annotations/`` or ``.xml`` files: VOC.
+    A ``.yaml`` file or a folder with ``data.yaml``: YOLO. A folder with
+    ``Annotations/`` or ``.xml`` files: VOC. A ``.json`` file, or a folder with
+    ``annotations/*.json``, Roboflow's ``_annotations.coco.json`` or a single
+    JSON at its top: COCO (after VOC, as that JSON may be a stray file).
     """
     if path.is_file() and path.suffix.lower() == ".json":
         return "coco"
     if find_data_yaml(path) is not None:
         return "yolo"
     if path.is_dir():
-        if _find_coco_json(path, split) is not None:
-            return "coco"
         if (path / "Annotations").is_dir() or next(path.glob("*.xml"), None) is not None:
             return "voc"
+        if _find_coco_json(path, split) is not None:
+            return "coco"
     raise DatasetError(
         path,
         None,
-        "not a dataset in a known format: expected COCO (a .json file, or a folder with "
-        "annotations/*.json or _annotations.coco.json), YOLO (data.yaml or a folder with one) "
+        "not a dataset in a known format: expected COCO (a .json file, or a folder with one "
+        "or with annotations/*.json), YOLO (data.yaml or a folder with one) "
         "or Pascal VOC (a folder with Annotations/ or .xml files)",
     )
 
@@ -108,15 +109,28 @@ def coco_json(path: Path, split: str) -> Path:
 
 
 def _find_coco_json(folder: Path, split: str) -> Path | None:
-    """Roboflow's ``<split>/_annotations.coco.json``, or ``annotations/<split>.json`` (or the
-    one JSON naming the split, or the only JSON if it names no other split); None if none."""
+    """The COCO JSON of ``split`` in ``folder``; None if there is none.
+
+    Looked for, in order: Roboflow's ``<split>/_annotations.coco.json``, a JSON
+    in ``annotations/`` (VIA, COCO, CVAT), the only JSON at the top (the
+    synthetic generator's ``annotations.json``, Label Studio's ``result.json``).
+    """
     for roboflow in (folder / split / ROBOFLOW_COCO_JSON, folder / ROBOFLOW_COCO_JSON):
         if roboflow.is_file():
             return roboflow
-    candidates = sorted((folder / "annotations").glob("*.json"))
+    annotations = folder / "annotations"
+    found = _split_json(sorted(annotations.glob("*.json")), split, annotations)
+    top = sorted(folder.glob("*.json"))
+    if found is None and len(top) == 1:
+        found = _split_json(top, split, folder)
+    return found
+
+
+def _split_json(candidates: list[Path], split: str, where: Path) -> Path | None:
+    """``<split>.json`` (or ``instances_<split>.json``), else the one JSON naming the split,
+    else the only JSON if it names no other split (CVAT's ``instances_default.json``)."""
     exact = [p for p in candidates if p.stem in (split, f"instances_{split}")]
     naming = [p for p in candidates if split in p.stem]
-    # The only JSON serves any split (CVAT's instances_default.json), unless it names another.
     only = [p for p in candidates if not _names_other_split(p.stem, split)]
     for choice in (exact, naming, only if len(candidates) == 1 else []):
         if len(choice) == 1:
@@ -124,9 +138,7 @@ def _find_coco_json(folder: Path, split: str) -> Path | None:
     if candidates:
         names = ", ".join(p.name for p in candidates)
         raise DatasetError(
-            folder / "annotations",
-            None,
-            f"cannot tell which JSON is split '{split}' (found {names})",
+            where, None, f"cannot tell which JSON is split '{split}' (found {names})"
         )
     return None
 

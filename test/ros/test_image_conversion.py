@@ -80,9 +80,9 @@ def test_extra_bytes_after_the_last_row_are_ignored() -> None:
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [
-        ({"encoding": "yuv422"}, "unsupported image encoding 'yuv422'"),
+        ({"encoding": "nv21"}, "unsupported image encoding 'nv21'"),
         ({"encoding": "16UC1"}, "unsupported image encoding '16UC1'"),
-        ({"encoding": "bayer_rggb8"}, "supported: bgr8, rgb8, bgra8, rgba8, mono8"),
+        ({"encoding": "bayer_rggb16"}, "supported: bgr8, 8UC3, rgb8, bgra8, rgba8, mono8"),
         ({"height": 0, "width": 0, "step": 0, "data": b""}, "empty image: 0x0"),
         ({"height": 4, "width": 0}, "empty image: 0x4"),
         ({"step": 11}, "step 11 is smaller than width x bytes per pixel = 4 x 3 = 12"),

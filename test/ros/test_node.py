@@ -19,6 +19,7 @@ pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rcl_interfaces.msg import SetParametersResult  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.serialization import serialize_message  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
@@ -240,14 +241,43 @@ def test_live_parameter_changes_apply_to_the_next_frame(
         reference.update_thresholds(conf_threshold=LOW_THRESHOLD)
 
 
+def test_a_change_refused_by_any_callback_leaves_the_node_unchanged(
+    harness: NodeHarness,
+) -> None:
+    # Another on-set callback of the same node (a component of the user's, say) refuses
+    # what this node's validation accepts: nothing may have been applied.
+    harness.node.add_on_set_parameters_callback(
+        lambda parameters: SetParametersResult(
+            successful=all(p.name != "max_detections" for p in parameters), reason="not today"
+        )
+    )
+    label_info = harness.subscribe(LabelInfo, "label_info", LATCHED)
+    label_info.wait_for(lambda m: True)
+    before = harness.node.pipeline.detector.settings
+
+    results = harness.set_parameters_atomically({"conf_threshold": 0.5, "max_detections": 7})
+
+    assert not results.successful and results.reason == "not today"
+    assert harness.node.pipeline.detector.settings == before
+    assert harness.node.settings.conf_threshold == LOW_THRESHOLD
+    assert harness.node.get_parameter("conf_threshold").value == LOW_THRESHOLD
+    time.sleep(0.3)  # a label_info republished for the refused threshold would be here by now
+    assert [m.threshold for m in label_info.snapshot()] == [pytest.approx(LOW_THRESHOLD)]
+
+    # One valid and one invalid value at once: neither is applied.
+    results = harness.set_parameters_atomically({"conf_threshold": 0.5, "nms_threshold": 2.0})
+    assert not results.successful
+    assert harness.node.pipeline.detector.settings == before
+
+
 @pytest.mark.parametrize(
     ("name", "value", "reason"),
     [
         ("conf_threshold", 1.5, "conf_threshold out of range"),
         ("nms_threshold", -0.1, "nms_threshold out of range"),
-        ("max_detections", 0, "max_detections out of range"),
+        ("max_detections", 0, "max_detections must be an integer >= 1, got 0"),
         ("class_filter", ["stop", "unicorn"], "unknown classes ['unicorn']"),
-        ("class_id_format", "label", "class_id_format must be one of name, index; got 'label'"),
+        ("class_id_format", "label", "class_id_format must be one of name, index, got 'label'"),
         ("conf_threshold", "high", "Wrong parameter type"),
         ("model_path", "other.onnx", "read-only parameter: model_path"),
         ("transport", "compressed", "read-only parameter: transport"),
@@ -300,8 +330,8 @@ def bad_frame(case: str, scene: np.ndarray, header) -> tuple[Image | CompressedI
         return CompressedImage(header=header, format="jpeg", data=data), "cannot decode jpeg"
     frame = image_msg(cv2.resize(scene, (64, 48)), "bgr8", header)  # step 192, 9216 bytes
     if case == "unknown_encoding":
-        frame.encoding = "yuv422"
-        return frame, "unsupported image encoding 'yuv422'"
+        frame.encoding = "nv21"
+        return frame, "unsupported image encoding 'nv21'"
     if case == "data_too_short":
         frame.data = bytes(frame.data)[:-1]
         return frame, "image data has 9215 bytes, expected height x step = 48 x 192"

@@ -188,6 +188,14 @@ class NodeHarness(RosProbe):
         wait_until(future.done, what="the set_parameters response")
         return list(future.result().results)
 
+    def set_parameters_atomically(self, values: Mapping[str, Any]) -> SetParametersResult:
+        """Set parameters all or none, through the node's parameter service."""
+        client = AsyncParameterClient(self.probe, self.node.get_fully_qualified_name())
+        assert client.wait_for_services(TIMEOUT_S), "parameter services not available"
+        future = client.set_parameters_atomically(as_parameters(values))
+        wait_until(future.done, what="the set_parameters_atomically response")
+        return future.result().result
+
 
 # ---------------------------------------------------------------------- frames
 def image_msg(bgr: np.ndarray, encoding: str, header: Header, row_padding: int = 0) -> Image:

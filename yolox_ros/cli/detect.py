@@ -24,6 +24,17 @@ import numpy as np
 from yolox_ros.core.annotate import draw_detections
 from yolox_ros.core.detections import Detections
 from yolox_ros.core.detector import Detector, DetectorConfig
+from yolox_ros.core.settings import (
+    BACKEND,
+    CLASS_AGNOSTIC,
+    CLASS_FILTER,
+    CONF_THRESHOLD,
+    DEVICE,
+    MAX_DETECTIONS,
+    NMS_THRESHOLD,
+    NUM_THREADS,
+    help_text,
+)
 from yolox_ros.errors import YoloxRosError
 
 PROG = "python -m yolox_ros detect"
@@ -58,22 +69,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", required=True, type=Path, help="model file (.onnx, or .pth for --backend torch)"
     )
+    # Defaults and meanings come from the one declaration of each setting.
+    parser.add_argument("--backend", default=BACKEND.default, help=help_text(BACKEND))
+    parser.add_argument("--device", default=DEVICE.default, help=help_text(DEVICE))
     parser.add_argument(
-        "--backend", default="onnxruntime", help="inference backend (default: onnxruntime)"
+        "--threads", type=int, default=NUM_THREADS.default, help=help_text(NUM_THREADS)
     )
     parser.add_argument(
-        "--device", default="cpu", help="device, e.g. cpu, cuda, tensorrt (default: cpu)"
+        "--conf", type=float, default=CONF_THRESHOLD.default, help=help_text(CONF_THRESHOLD)
     )
     parser.add_argument(
-        "--threads", type=int, default=0, help="inference threads (0: runtime default)"
+        "--nms", type=float, default=NMS_THRESHOLD.default, help=help_text(NMS_THRESHOLD)
     )
-    parser.add_argument("--conf", type=float, default=0.3, help="score threshold (default: 0.3)")
-    parser.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default: 0.45)")
-    parser.add_argument("--class-agnostic", action="store_true", help="NMS across classes")
+    parser.add_argument("--class-agnostic", action="store_true", help=CLASS_AGNOSTIC.description)
     parser.add_argument(
-        "--max-det", type=int, default=100, help="detections per image at most (default: 100)"
+        "--max-det", type=int, default=MAX_DETECTIONS.default, help=help_text(MAX_DETECTIONS)
     )
-    parser.add_argument("--classes", help="comma-separated class names to keep (default: all)")
+    parser.add_argument(
+        "--classes", help=f"comma-separated; {CLASS_FILTER.description} (default: every class)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame")
     parser.add_argument("--save-dir", type=Path, help="write annotated images / videos here")
     parser.add_argument(

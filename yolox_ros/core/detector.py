@@ -14,11 +14,9 @@ frame and ``postprocess.looks_decoded`` decides from its output.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,20 @@ from yolox_ros.core.postprocess import (
     to_image_pixels,
 )
 from yolox_ros.core.preprocess import PAD_VALUE, LetterboxBuffers, validate_image
+from yolox_ros.core.settings import (
+    BACKEND,
+    BACKEND_SETTINGS,
+    CLASS_AGNOSTIC,
+    CLASS_FILTER,
+    CONF_THRESHOLD,
+    DEVICE,
+    MAX_DETECTIONS,
+    NMS_THRESHOLD,
+    NUM_THREADS,
+    STRICT_DEVICE,
+    check_names,
+    is_int,
+)
 from yolox_ros.errors import (
     BackendError,
     ConfigError,
@@ -53,19 +65,21 @@ _UNCHANGED: Any = ...
 
 @dataclass
 class DetectorConfig:
-    """Everything that defines a detector. ``Detector`` validates it."""
+    """Everything that defines a detector. ``Detector`` validates it.
+
+    Defaults, ranges and meanings are those of ``yolox_ros.core.settings``.
+    """
 
     model_path: str | Path
-    backend: str = "onnxruntime"
-    # cpu | cuda | tensorrt (onnxruntime); cpu | gpu | npu (openvino); cpu | cuda (torch)
-    device: str = "cpu"
-    strict_device: bool = False  # fail instead of falling back to CPU
-    num_threads: int = 0  # 0 = runtime default
-    conf_threshold: float = 0.3
-    nms_threshold: float = 0.45
-    class_agnostic: bool = False
-    max_detections: int = 100
-    class_filter: Sequence[str] | None = None  # names to keep; None or empty = all
+    backend: str = BACKEND.default
+    device: str = DEVICE.default
+    strict_device: bool = STRICT_DEVICE.default
+    num_threads: int = NUM_THREADS.default
+    conf_threshold: float = CONF_THRESHOLD.default
+    nms_threshold: float = NMS_THRESHOLD.default
+    class_agnostic: bool = CLASS_AGNOSTIC.default
+    max_detections: int = MAX_DETECTIONS.default
+    class_filter: Sequence[str] | None = CLASS_FILTER.default  # None or empty: every class
     class_names: Sequence[str] | None = None  # override the model's
     input_size: tuple[int, int] | None = None  # override (h, w); only for dynamic-shape models
     backend_options: Mapping[str, Any] = field(
@@ -78,40 +92,20 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_probability(value: object) -> bool:
-    return (
-        isinstance(value, Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value <= 1
-    )
-
-
 def _names(value: object, what: str) -> tuple[str, ...] | None:
     """A sequence of non-empty names as a tuple (``None`` stays ``None``)."""
     if value is None:
         return None
-    _require(
-        isinstance(value, Sequence) and not isinstance(value, str),
-        f"{what} must be a list of names, got {value!r}",
-    )
-    bad = [name for name in value if not isinstance(name, str) or not name]
-    _require(not bad, f"{what} must hold non-empty strings, got {bad!r}")
-    return tuple(value)
+    return check_names(what, value)
 
 
 def _check_thresholds(conf: object, iou: object, agnostic: object, max_det: object) -> None:
-    _require(_is_probability(conf), f"conf_threshold must be a number in [0, 1], got {conf!r}")
-    _require(_is_probability(iou), f"nms_threshold must be a number in [0, 1], got {iou!r}")
-    _require(isinstance(agnostic, bool), f"class_agnostic must be true or false, got {agnostic!r}")
-    _require(
-        _is_int(max_det) and max_det >= 1,
-        f"max_detections must be an integer >= 1, got {max_det!r}",
-    )
+    for spec, value in zip(
+        (CONF_THRESHOLD, NMS_THRESHOLD, CLASS_AGNOSTIC, MAX_DETECTIONS),
+        (conf, iou, agnostic, max_det),
+        strict=True,
+    ):
+        spec.check(value)
 
 
 def _check_config(config: DetectorConfig) -> None:
@@ -125,16 +119,8 @@ def _check_config(config: DetectorConfig) -> None:
         isinstance(config.model_path, str | Path) and str(config.model_path) != "",
         f"model_path must be a file path, got {config.model_path!r}",
     )
-    _require(isinstance(config.backend, str), f"backend must be a name, got {config.backend!r}")
-    _require(isinstance(config.device, str), f"device must be a name, got {config.device!r}")
-    _require(
-        isinstance(config.strict_device, bool),
-        f"strict_device must be true or false, got {config.strict_device!r}",
-    )
-    _require(
-        _is_int(config.num_threads) and config.num_threads >= 0,
-        f"num_threads must be an integer >= 0 (0 = runtime default), got {config.num_threads!r}",
-    )
+    for spec in BACKEND_SETTINGS:
+        spec.check(getattr(config, spec.name))
     _require(
         isinstance(config.backend_options, Mapping),
         f"backend_options must be a mapping, got {config.backend_options!r}",
@@ -144,7 +130,7 @@ def _check_config(config: DetectorConfig) -> None:
         _require(
             isinstance(size, Sequence)
             and len(size) == 2
-            and all(_is_int(v) and v > 0 for v in size),
+            and all(is_int(v) and v > 0 for v in size),
             f"input_size must be (height, width) with positive integers, got {size!r}",
         )
 
@@ -181,7 +167,7 @@ class Detector:
         self.input_size = self._input_size(config.input_size, metadata.input_size)
         self._buffers = LetterboxBuffers(self.input_size)
         batch = self.backend.input_shape[0]
-        self._fixed_batch = batch if _is_int(batch) and batch > 0 else None
+        self._fixed_batch = batch if is_int(batch) and batch > 0 else None
         self._lock = threading.Lock()
 
         # One run on a blank (padding-coloured) frame: proves the model runs, gives

@@ -24,6 +24,7 @@ from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.subscription import Subscription
 
 # rclpy's own wait_for_message() waits on subscriptions the same way (rclpy has no public wait set).
@@ -49,13 +50,29 @@ class DirectSubscriptions:
     ``stop`` may be called from any thread; it wakes a waiting :meth:`wait`.
     """
 
-    def __init__(self, node: Node, msg_type: type, topics: Sequence[str], qos: QoSProfile) -> None:
+    def __init__(
+        self,
+        node: Node,
+        msg_type: type,
+        topics: Sequence[str],
+        qos: QoSProfile,
+        qos_overriding_options: QoSOverridingOptions | None = None,
+    ) -> None:
         group = _OutsideExecutors()
         self._msg_type = msg_type
         subscriptions: list[Subscription] = [
-            node.create_subscription(msg_type, topic, _never_called, qos, callback_group=group)
+            node.create_subscription(
+                msg_type,
+                topic,
+                _never_called,
+                qos,
+                callback_group=group,
+                qos_overriding_options=qos_overriding_options,
+            )
             for topic in topics
         ]
+        self._node = node
+        self._subscriptions = subscriptions
         self._handles = [subscription.handle for subscription in subscriptions]
         # Not created through the node: the node's executor must not wait on it either.
         self._stop = GuardCondition(None, None, context=node.context)
@@ -96,7 +113,9 @@ class DirectSubscriptions:
         self._stop.trigger()
 
     def destroy(self) -> None:
-        """Release the stop guard condition (after the waiting thread has finished)."""
+        """Unsubscribe and release the stop guard condition (after the waiting thread ended)."""
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
         self._stop.destroy()
 
 

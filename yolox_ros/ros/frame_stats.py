@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -27,6 +27,7 @@ class StatsSnapshot:
     processed: int = 0
     dropped: int = 0  # overwritten by a newer frame before the model got to them
     invalid: int = 0  # could not be decoded
+    invalid_by_cause: dict[str, int] = field(default_factory=dict)
     failed: int = 0  # the model raised on them
     annotated: int = 0  # annotated images published (only while someone subscribes)
     latency_p50_ms: float | None = None  # image stamp -> detections published
@@ -47,6 +48,7 @@ class FrameStats:
             "failed": 0,
             "annotated": 0,
         }
+        self._invalid_by_cause: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._inference_times: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
@@ -55,9 +57,10 @@ class FrameStats:
             self._counts["received"] += 1
             self._counts["dropped"] += int(replaced_unprocessed)
 
-    def count_invalid(self) -> None:
+    def count_invalid(self, cause: str) -> None:
         with self._lock:
             self._counts["invalid"] += 1
+            self._invalid_by_cause[cause] += 1
 
     def count_failed(self) -> None:
         with self._lock:
@@ -80,8 +83,10 @@ class FrameStats:
             latencies = np.array(self._latencies) * 1e3
             inference = np.array(self._inference_times) * 1e3
             counts = dict(self._counts)
+            invalid_by_cause = dict(self._invalid_by_cause)
         return StatsSnapshot(
             **counts,
+            invalid_by_cause=invalid_by_cause,
             latency_p50_ms=float(np.percentile(latencies, 50)) if latencies.size else None,
             latency_p95_ms=float(np.percentile(latencies, 95)) if latencies.size else None,
             inference_p50_ms=float(np.median(inference)) if inference.size else None,

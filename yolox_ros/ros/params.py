@@ -1,11 +1,16 @@
-"""The detection node's ROS parameters: declarations, defaults, validation.
+"""The detection node's ROS parameters: declarations, validation, the README's table.
 
-Parameters marked live change through ``ros2 param set`` while the node runs;
-the others are read-only (changing them needs a restart).
+The detector's settings come from ``yolox_ros.core.settings`` (declared once for
+the node, the library and the command line); the node's own are declared here
+the same way. Live parameters change through ``ros2 param set`` while the node
+runs; the others are read-only (changing them needs a restart).
+
+``python -m yolox_ros.ros.params --markdown`` prints the README's parameter table.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,79 +22,124 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from yolox_ros.core.detector import DetectorConfig
+from yolox_ros.core.settings import BACKEND_SETTINGS, DETECTION_SETTINGS, SettingSpec
 from yolox_ros.errors import ConfigError
 from yolox_ros.package_files import shipped_path
+from yolox_ros.ros.image_conversion import MAX_IMAGE_PIXELS
 from yolox_ros.ros.messages import CLASS_ID_FORMATS
+from yolox_ros.ros.qos import INPUT_QUEUE_DEPTH
 
 DEFAULT_MODEL_FILE = "traffic_sign_nano.onnx"
 TRANSPORTS = ("raw", "compressed")
 
-_Range = FloatingPointRange | IntegerRange | None
-
-
-@dataclass(frozen=True)
-class _Spec:
-    name: str
-    type_: Parameter.Type
-    default: Any
-    description: str
-    live: bool = False
-    value_range: _Range = None
-    constraints: str = ""
-
-    def descriptor(self, read_only: bool) -> ParameterDescriptor:
-        descriptor = ParameterDescriptor(
-            type=self.type_.value,
-            description=self.description,
-            read_only=read_only,
-            additional_constraints=self.constraints,
-        )
-        if isinstance(self.value_range, FloatingPointRange):
-            descriptor.floating_point_range = [self.value_range]
-        elif isinstance(self.value_range, IntegerRange):
-            descriptor.integer_range = [self.value_range]
-        return descriptor
-
-
 _T = Parameter.Type
-SPECS: tuple[_Spec, ...] = (
-    _Spec("model_path", _T.STRING, "",
-          f"YOLOX ONNX model; empty: the shipped {DEFAULT_MODEL_FILE}"),
-    _Spec("backend", _T.STRING, "onnxruntime", "inference backend",
-          constraints="onnxruntime, openvino or torch (installed backends)"),
-    _Spec("device", _T.STRING, "cpu", "inference device",
-          constraints="onnxruntime: cpu/cuda/tensorrt; openvino: cpu/gpu/npu; torch: cpu/cuda"),
-    _Spec("strict_device", _T.BOOL, False,
-          "fail at start-up instead of falling back to the CPU when the device is unavailable"),
-    _Spec("num_threads", _T.INTEGER, 0, "CPU threads of the backend; 0: the backend's default",
-          value_range=IntegerRange(from_value=0, to_value=256, step=1)),
-    _Spec("conf_threshold", _T.DOUBLE, 0.3, "minimum score (objectness x class probability)",
-          live=True, value_range=FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)),
-    _Spec("nms_threshold", _T.DOUBLE, 0.45, "IoU above which non-maximum suppression drops a box",
-          live=True, value_range=FloatingPointRange(from_value=0.0, to_value=1.0, step=0.0)),
-    _Spec("class_agnostic", _T.BOOL, False, "suppress overlapping boxes across classes", live=True),
-    _Spec("max_detections", _T.INTEGER, 100, "most detections per image (highest scores kept)",
-          live=True, value_range=IntegerRange(from_value=1, to_value=10000, step=1)),
-    _Spec("class_filter", _T.STRING_ARRAY, [],
-          "class names to report; empty: every class", live=True),
-    _Spec("class_names", _T.STRING_ARRAY, [],
-          "class names replacing the model's own (one per model class); empty: from the model"),
-    _Spec("input_topics", _T.STRING_ARRAY, ["image_raw"],
-          "image topics, one per camera; each camera's outputs go to its topic's namespace"),
-    _Spec("transport", _T.STRING, "raw",
-          "raw: sensor_msgs/Image on each topic; compressed: CompressedImage on <topic>/compressed",
-          constraints="raw or compressed"),
-    _Spec("reliable_qos", _T.BOOL, False,
-          "subscribe reliably instead of best-effort (sensor data QoS); keep-last 1 either way"),
-    _Spec("publish_annotated_image", _T.BOOL, True,
-          "publish detections drawn on the image on detections/image (only while subscribed)",
-          live=True),
-    _Spec("class_id_format", _T.STRING, "name",
-          "what hypothesis.class_id holds: the class name or its index in label_info",
-          live=True, constraints="name or index"),
-)  # fmt: skip
+_PARAMETER_TYPES = {
+    "float": _T.DOUBLE,
+    "int": _T.INTEGER,
+    "bool": _T.BOOL,
+    "str": _T.STRING,
+    "names": _T.STRING_ARRAY,
+}
+_README_TYPES = {
+    "float": "double",
+    "int": "int",
+    "bool": "bool",
+    "str": "string",
+    "names": "string[]",
+}
+
+# fmt: off
+MODEL_PATH = SettingSpec(
+    "model_path", "str", "",
+    f"YOLOX ONNX model (or .pth for backend torch); empty: the shipped {DEFAULT_MODEL_FILE}",
+)
+CLASS_NAMES = SettingSpec(
+    "class_names", "names", (),
+    "class names replacing the model's own (one per model class); empty: from the model",
+)
+INPUT_TOPICS = SettingSpec(
+    "input_topics", "names", ("image_raw",),
+    "image topics, one per camera; each camera's outputs go to its topic's namespace",
+)
+TRANSPORT = SettingSpec(
+    "transport", "str", "raw",
+    "raw: sensor_msgs/Image on each topic; compressed: CompressedImage on each topic + /compressed",
+    choices=TRANSPORTS,
+)
+RELIABLE_QOS = SettingSpec(
+    "reliable_qos", "bool", False,
+    "subscribe reliably instead of best-effort (sensor data QoS); "
+    f"keep last {INPUT_QUEUE_DEPTH} either way",
+)
+MAX_IMAGE_PIXELS_SPEC = SettingSpec(
+    "max_image_pixels", "int", MAX_IMAGE_PIXELS,
+    "frames declaring more pixels (width x height) are refused before decoding; 8K by default",
+    minimum=1,
+)
+PUBLISH_ANNOTATED_IMAGE = SettingSpec(
+    "publish_annotated_image", "bool", True,
+    "publish detections drawn on the image on detections/image (only while subscribed)",
+    live=True,
+)
+CLASS_ID_FORMAT = SettingSpec(
+    "class_id_format", "str", "name",
+    "what hypothesis.class_id holds: the class name or its index in label_info",
+    choices=CLASS_ID_FORMATS, live=True,
+)
+# Passed to the backend as its options (only when set, so other backends are not bothered).
+DEVICE_ID = SettingSpec(
+    "device_id", "int", 0, "GPU index for onnxruntime cuda / tensorrt", minimum=0,
+)
+TENSORRT_FP16 = SettingSpec(
+    "tensorrt_fp16", "bool", False, "onnxruntime tensorrt: build the engine in FP16",
+)
+TENSORRT_CACHE_DIR = SettingSpec(
+    "tensorrt_cache_dir", "str", "",
+    "onnxruntime tensorrt: engine cache directory, so the engine is built once; empty: no cache",
+)
+EXECUTION_PROVIDERS = SettingSpec(
+    "execution_providers", "names", (),
+    "onnxruntime execution providers to try in this order; empty: the device's own order",
+)
+# fmt: on
+BACKEND_OPTIONS = (DEVICE_ID, TENSORRT_FP16, TENSORRT_CACHE_DIR, EXECUTION_PROVIDERS)
+
+SPECS: tuple[SettingSpec, ...] = (
+    MODEL_PATH,
+    *BACKEND_SETTINGS,
+    *BACKEND_OPTIONS,
+    *DETECTION_SETTINGS,
+    CLASS_NAMES,
+    INPUT_TOPICS,
+    TRANSPORT,
+    RELIABLE_QOS,
+    MAX_IMAGE_PIXELS_SPEC,
+    PUBLISH_ANNOTATED_IMAGE,
+    CLASS_ID_FORMAT,
+)
 _SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
 PARAMETER_NAMES = frozenset(_SPECS_BY_NAME)
+LIVE_PARAMETERS = frozenset(spec.name for spec in SPECS if spec.live)
+
+
+def descriptor(spec: SettingSpec, read_only: bool) -> ParameterDescriptor:
+    """What ``ros2 param describe`` shows; rclpy enforces the type and a two-sided range."""
+    result = ParameterDescriptor(
+        type=_PARAMETER_TYPES[spec.kind].value,
+        description=spec.description,
+        read_only=read_only,
+        additional_constraints=spec.range_text,
+    )
+    if spec.minimum is not None and spec.maximum is not None:
+        if spec.kind == "float":
+            bounds = FloatingPointRange(
+                from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0
+            )
+            result.floating_point_range = [bounds]
+        else:
+            bounds = IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)
+            result.integer_range = [bounds]
+    return result
 
 
 @dataclass(frozen=True)
@@ -101,6 +151,10 @@ class NodeSettings:
     device: str
     strict_device: bool
     num_threads: int
+    device_id: int
+    tensorrt_fp16: bool
+    tensorrt_cache_dir: str
+    execution_providers: tuple[str, ...]
     conf_threshold: float
     nms_threshold: float
     class_agnostic: bool
@@ -110,12 +164,13 @@ class NodeSettings:
     input_topics: tuple[str, ...]
     transport: str
     reliable_qos: bool
+    max_image_pixels: int
     publish_annotated_image: bool
     class_id_format: str
 
     def __post_init__(self) -> None:
-        _check_choice("transport", self.transport, TRANSPORTS)
-        _check_choice("class_id_format", self.class_id_format, CLASS_ID_FORMATS)
+        for spec in SPECS:
+            spec.check(getattr(self, spec.name))
         if not self.input_topics:
             raise ConfigError("input_topics is empty: give at least one image topic")
         camera_outputs = [output_namespace(topic) for topic in self.input_topics]
@@ -127,6 +182,11 @@ class NodeSettings:
                     f"would both publish on {output_topic(namespace, 'detections')!r}: "
                     "give each camera its own namespace (e.g. front/image_raw, rear/image_raw)"
                 )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> NodeSettings:
+        """From parameter values (lists become tuples); ConfigError when invalid."""
+        return cls(**_as_fields(values))
 
     def with_changes(self, changes: Mapping[str, Any]) -> NodeSettings:
         """A validated copy with parameter values replaced (ConfigError when invalid)."""
@@ -140,17 +200,32 @@ class NodeSettings:
             strict_device=self.strict_device,
             num_threads=self.num_threads,
             class_names=self.class_names or None,
+            backend_options=self.backend_options(),
             **self.detector_thresholds(),
         )
+
+    def backend_options(self) -> dict[str, Any]:
+        """The backend option parameters set away from their defaults.
+
+        Only those: a backend refuses options it does not know, and the defaults
+        are the backends' own behaviour.
+        """
+        options = {
+            spec.name: getattr(self, spec.name)
+            for spec in BACKEND_OPTIONS
+            if getattr(self, spec.name) != spec.default
+        }
+        if "execution_providers" in options:
+            options["execution_providers"] = list(options["execution_providers"])
+        return options
 
     def detector_thresholds(self) -> dict[str, Any]:
         """The live detector settings, as ``Detector.update_thresholds`` takes them."""
         return {
-            "conf_threshold": self.conf_threshold,
-            "nms_threshold": self.nms_threshold,
-            "class_agnostic": self.class_agnostic,
-            "max_detections": self.max_detections,
-            "class_filter": self.class_filter or None,
+            spec.name: getattr(self, spec.name) or None
+            if spec.kind == "names"
+            else getattr(self, spec.name)
+            for spec in DETECTION_SETTINGS
         }
 
 
@@ -163,19 +238,23 @@ def declare_parameters(node: Node) -> NodeSettings:
     # Declared by type, a parameter without override starts unset; an empty list
     # in YAML or on the command line also arrives unset (no element type). Both
     # get their default before the read-only flag is applied.
-    declared = [node.declare_parameter(s.name, s.type_, s.descriptor(False)) for s in SPECS]
+    declared = [
+        node.declare_parameter(spec.name, _PARAMETER_TYPES[spec.kind], descriptor(spec, False))
+        for spec in SPECS
+    ]
     node.set_parameters(
         [
-            Parameter(spec.name, spec.type_, spec.default)
+            Parameter(spec.name, _PARAMETER_TYPES[spec.kind], _parameter_value(spec.default))
             for spec, parameter in zip(SPECS, declared, strict=True)
             if parameter.type_ == _T.NOT_SET
         ]
     )
     for spec in SPECS:
         if not spec.live:
-            node.set_descriptor(spec.name, spec.descriptor(read_only=True))
-    values = {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
-    return NodeSettings(**_as_fields(values))
+            node.set_descriptor(spec.name, descriptor(spec, read_only=True))
+    return NodeSettings.from_values(
+        {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
+    )
 
 
 def normalize_empty_lists(parameters: Sequence[Parameter]) -> list[Parameter]:
@@ -186,7 +265,7 @@ def normalize_empty_lists(parameters: Sequence[Parameter]) -> list[Parameter]:
     fixed = []
     for parameter in parameters:
         spec = _SPECS_BY_NAME.get(parameter.name)
-        if spec is not None and spec.type_ == _T.STRING_ARRAY and _is_empty(parameter):
+        if spec is not None and spec.kind == "names" and _is_empty(parameter):
             parameter = Parameter(parameter.name, _T.STRING_ARRAY, [])
         fixed.append(parameter)
     return fixed
@@ -213,6 +292,36 @@ def output_topic(namespace: str, name: str) -> str:
     return namespace + name if namespace.endswith("/") else f"{namespace}/{name}"
 
 
+def markdown_table() -> str:
+    """The README's parameter table, one row per parameter."""
+    rows = [
+        "| name | type | default | live | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in SPECS:
+        meaning = f"{spec.description}; {spec.range_text}" if spec.range_text else spec.description
+        rows.append(
+            f"| `{spec.name}` | {_README_TYPES[spec.kind]} | `{yaml_value(spec.default)}` | "
+            f"{'yes' if spec.live else 'no'} | {meaning} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def yaml_value(value: Any) -> str:
+    """A value as a params file writes it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return f"[{', '.join(value)}]"
+    if value == "":
+        return '""'
+    return str(value)
+
+
+def _parameter_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _is_empty(parameter: Parameter) -> bool:
     if parameter.type_ == _T.NOT_SET:
         return True
@@ -224,6 +333,15 @@ def _as_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: tuple(v) if isinstance(v, list) else v for name, v in values.items()}
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m yolox_ros.ros.params", description=__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print the README's table")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table(), end="")
+    else:
+        parser.print_help()
+
+
+if __name__ == "__main__":
+    main()

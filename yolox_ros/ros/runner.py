@@ -6,7 +6,6 @@ import sys
 from collections.abc import Callable
 
 import rclpy
-from rclpy.context import Context
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -19,6 +18,10 @@ from yolox_ros.errors import YoloxRosError
 STARTUP_ERRORS = (YoloxRosError, ParameterException, NameValidationException, _rclpy.RCLError)
 
 
+class _StartupLoggedError(Exception):
+    """The node could not start; the reason is in the ROS log already."""
+
+
 def run_node(
     create: Callable[[], Node],
     program: str,
@@ -27,25 +30,30 @@ def run_node(
 ) -> None:
     """Create the node; spin it until SIGINT/SIGTERM or until the future ``until(node)`` is done.
 
-    Exits 0 on a signal; exits 1 with ``program: problem`` on stderr (no
-    traceback) when the node cannot start.
+    Exits 0 on a signal; exits 1 with one line naming the problem (no
+    traceback) when the node cannot start: through the ROS logger (console and
+    log file) once rclpy runs, else on stderr.
     """
     try:
-        with rclpy.init(args=args) as ros:
-            _spin(create, ros.context, until)
+        # The default context: rclpy installs its SIGINT/SIGTERM handlers for it.
+        rclpy.init(args=args)
+        try:
+            _spin(create, program, until)
+        finally:
+            rclpy.try_shutdown()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except STARTUP_ERRORS as exc:
-        message = " ".join(str(exc).split())
-        print(f"{program}: {message}", file=sys.stderr)
+    except _StartupLoggedError:
+        sys.exit(1)
+    except STARTUP_ERRORS as exc:  # before rclpy could log: a malformed command line
+        print(f"{program}: {_one_line(exc)}", file=sys.stderr)
         sys.exit(1)
 
 
-def _spin(
-    create: Callable[[], Node], context: Context, until: Callable[[Node], Future] | None
-) -> None:
+def _spin(create: Callable[[], Node], program: str, until: Callable[[Node], Future] | None) -> None:
     # A signal shuts the context down at once: whatever then fails (creating the
     # executor, the node or one of its parts) is a clean exit, not an error.
+    context = rclpy.get_default_context()
     node = None
     try:
         executor = SingleThreadedExecutor(context=context)
@@ -55,9 +63,16 @@ def _spin(
             executor.spin()
         else:
             executor.spin_until_future_complete(until(node))
-    except STARTUP_ERRORS:
-        if context.ok():
-            raise
+    except STARTUP_ERRORS as exc:
+        if not context.ok():
+            return
+        # The ROS logger writes the console line and the log file.
+        rclpy.logging.get_logger(program).fatal(_one_line(exc))
+        raise _StartupLoggedError from exc
     finally:
         if node is not None:
             node.destroy_node()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

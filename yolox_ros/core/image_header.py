@@ -1,0 +1,60 @@
+"""The pixel size a JPEG or PNG declares in its header, read without decoding.
+
+A few bytes can declare 30000x30000 pixels; decoding them allocates gigabytes.
+Reading the header first lets a receiver refuse such a frame for the cost of a
+few comparisons.
+"""
+
+from __future__ import annotations
+
+import struct
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_START = b"\xff\xd8"
+# Start-of-frame markers (they carry the size): every SOFn except DHT (C4), JPG (C8), DAC (CC).
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Markers that stand alone, without a length: TEM, RST0..RST7.
+_JPEG_BARE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
+_JPEG_SCAN_START, _JPEG_END = 0xDA, 0xD9
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` declared by a JPEG or PNG header; None if there is none to read."""
+    if data.startswith(PNG_SIGNATURE):
+        return _png_size(data)
+    if data.startswith(JPEG_START):
+        return _jpeg_size(data)
+    return None
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    # The first chunk is IHDR: length, type, then width and height as big-endian uint32.
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack_from(">II", data, 16)
+    return width, height
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    position = len(JPEG_START)
+    while position + 1 < len(data):
+        if data[position] != 0xFF:
+            return None  # not at a marker: corrupt
+        marker = data[position + 1]
+        position += 2
+        if marker == 0xFF:  # a fill byte before the marker
+            position -= 1
+            continue
+        if marker in _JPEG_BARE_MARKERS:
+            continue
+        if marker in (_JPEG_SCAN_START, _JPEG_END) or position + 2 > len(data):
+            return None  # entropy-coded data or the end before any frame header
+        (length,) = struct.unpack_from(">H", data, position)
+        if marker in _JPEG_FRAME_MARKERS:
+            # length, sample precision, then height and width.
+            if length < 7 or position + 7 > len(data):
+                return None
+            height, width = struct.unpack_from(">HH", data, position + 3)
+            return width, height
+        position += length
+    return None

@@ -49,13 +49,13 @@ def coco_detections(
             }
         )
         for (x1, y1, x2, y2), class_id in zip(boxes.tolist(), class_ids.tolist(), strict=True):
-            w, h = x2 - x1, y2 - y1
+            w, h = round(x2 - x1, 2), round(y2 - y1, 2)  # area is of the box as written
             annotations.append(
                 {
                     "id": len(annotations) + 1,
                     "image_id": image_id,
                     "category_id": class_id + 1,
-                    "bbox": [round(x1, 2), round(y1, 2), round(w, 2), round(h, 2)],
+                    "bbox": [round(x1, 2), round(y1, 2), w, h],
                     "area": round(w * h, 2),
                     "iscrowd": 0,
                 }

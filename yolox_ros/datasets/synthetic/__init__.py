@@ -10,10 +10,10 @@ Themes (``theme=`` everywhere, ``--theme`` on the command line):
 * ``track`` (320x240): the six signs of the VIA / FPT Digital Race model-car track, seen by
   the car's low wide-angle camera, with its blur, glare, noise and JPEG artefacts.
 
-Modules: ``signs`` (sign sets, painting), ``compositing`` (warping signs into a scene,
-exact boxes), ``street`` and ``track`` (scene styles), ``camera`` (lighting and camera
-effects), ``scenes`` (``render_scene``, ``scene_rng``), ``drive`` (``render_drive``),
-``writer`` (COCO detection files).
+Modules: ``draw`` (sub-pixel primitives), ``signs`` (sign sets, painting),
+``compositing`` (warping signs into a scene, exact boxes), ``street`` and ``track``
+(scene styles), ``camera`` (lighting and camera effects), ``scenes`` (``render_scene``,
+``scene_rng``), ``drive`` (``render_drive``), ``writer`` (COCO detection files).
 """
 
 from yolox_ros.datasets.synthetic.drive import render_drive

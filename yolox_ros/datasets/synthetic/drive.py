@@ -65,14 +65,14 @@ def _track_drive(seed: int, count: int, width: int, height: int):
         size = rng.uniform(0.08, 0.12)
         signs.append(
             track.PoleSign(
-                int(class_id),
-                float(world.centre(z)) + side * (world.road_half + rng.uniform(0.05, 0.2)),
-                z,
-                size,
-                max(size / 2 + 0.03, camera.height + rng.uniform(-0.03, 0.05)),
-                world.heading(z) + rng.uniform(-0.2, 0.2),
-                track.POLE_STRIPES[int(rng.integers(0, 2))],
-                rng.uniform(0.85, 1.1),
+                class_id=int(class_id),
+                x=float(world.centre(z)) + side * (world.road_half + rng.uniform(0.05, 0.2)),
+                z=z,
+                size=size,
+                up=max(size / 2 + 0.03, camera.height + rng.uniform(-0.03, 0.05)),
+                facing=world.heading(z) + rng.uniform(-0.2, 0.2),
+                stripes=track.POLE_STRIPES[int(rng.integers(0, 2))],
+                brightness=rng.uniform(0.85, 1.1),
             )
         )
         z += rng.uniform(0.5, 0.8)

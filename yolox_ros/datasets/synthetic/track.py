@@ -1,8 +1,9 @@
 """The ``track`` theme: a model-car track seen by the car's low, wide-angle forward camera.
 
-The floor is a plane seen by a pinhole camera a few centimetres above it; its
-principal point sits low in the frame (the camera looks down), so the horizon is
-high and the floor fills most of the image. Floors are indoor tiles or carpet
+The floor is a plane seen by a pinhole camera a few centimetres above it. The
+camera looks down: modelled as a level camera whose optical axis (the horizon
+row) sits high in the frame, so the floor fills most of the image and vertical
+poles stay vertical. Floors are indoor tiles or carpet
 with taped lane lines, or outdoor asphalt with painted ones. Signs stand beside
 the lane on striped poles; a sign is a square in the world, so its image is an
 exact perspective quad. The same world renders from any camera pose, which is
@@ -27,11 +28,10 @@ from yolox_ros.datasets.synthetic.draw import disc, fill, vertical_gradient
 from yolox_ros.datasets.synthetic.signs import TRACK_CLASS_NAMES
 from yolox_ros.datasets.synthetic.street import sky
 
-TRACK_SIGN_SIZE_RANGE = (
-    8,
-    80,
-)  # longest side of a sign in pixels at 320x240; scales with the frame
+# Longest side of a sign in pixels at 320x240; scales with the frame.
+TRACK_SIGN_SIZE_RANGE = (8, 80)
 NEAR = 0.03  # m: nothing nearer to the lens than this is drawn
+STRIPE = 0.04  # m: height of one painted band of a pole
 
 _WHITE_PAINT = (235, 235, 235)
 _YELLOW_PAINT = (30, 195, 230)
@@ -109,7 +109,7 @@ class PoleSign:
     z: float
     size: float  # m, side of the (square) sign
     up: float  # m, height of the sign's centre
-    facing: float  # yaw of the direction the sign's face looks away from (its back)
+    facing: float  # yaw of the cars that read it (its face looks back at them)
     stripes: tuple[tuple, tuple]
     brightness: float
 
@@ -269,14 +269,14 @@ def draw_floor(track: Track, camera: Camera, height: int, width: int) -> np.ndar
     return image
 
 
-def _draw_pole(image: np.ndarray, camera: Camera, x, z, top: float, stripes, stripe: float):
-    """A vertical pole of bands ``stripe`` m high alternating ``stripes`` colours, from the
-    floor to ``top`` m (vertical lines stay vertical in this camera)."""
+def _draw_pole(image: np.ndarray, camera: Camera, x, z, top: float, stripes) -> None:
+    """A vertical pole of ``STRIPE`` m bands alternating the two ``stripes`` colours, from
+    the floor to ``top`` m."""
     u, _, forward = camera.project(x, z, 0.0)
     if forward <= NEAR:
         return
     half = max(0.5, camera.focal * 0.006 / forward)
-    heights = np.append(np.arange(0, top, stripe), top)
+    heights = np.append(np.arange(0, top, STRIPE), top)
     _, rows, _ = camera.project(x, z, heights)
     for k in range(len(heights) - 1):
         band = np.array(
@@ -305,7 +305,7 @@ def draw_pole_sign(
         return None
     if min(high[0], width) - max(low[0], 0) < 2 or min(high[1], height) - max(low[1], 0) < 2:
         return None
-    _draw_pole(image, camera, sign.x, sign.z, sign.up - sign.size / 2, sign.stripes, 0.04)
+    _draw_pole(image, camera, sign.x, sign.z, sign.up - sign.size / 2, sign.stripes)
     return place_sign(image, sign.class_id, quad, rng, sign.brightness, theme="track")
 
 
@@ -333,7 +333,7 @@ def _draw_floor_objects(
             fill(image, np.array(band), (235, 235, 235))
         elif kind == 1:
             stripes = POLE_STRIPES[int(rng.integers(0, 2))]
-            _draw_pole(image, camera, x, z, rng.uniform(0.1, 0.4), stripes, 0.04)
+            _draw_pole(image, camera, x, z, rng.uniform(0.1, 0.4), stripes)
         else:  # a ball: round and red or blue like a sign, but not one
             radius = rng.uniform(0.02, 0.06)
             u, v, _ = camera.project(x, z, radius)
@@ -369,9 +369,9 @@ def random_signs(
     _draw_floor_objects(image, camera, rng, int(rng.integers(0, 5)))
     planned: list[tuple[PoleSign, np.ndarray]] = []
     for _ in range(int(rng.integers(count_range[0], count_range[1] + 1))):
-        sign = _random_pole_sign(rng, track, camera, width, height, [b for _, b in planned])
-        if sign is not None:
-            planned.append(sign)
+        placed = _random_pole_sign(rng, track, camera, width, height, [b for _, b in planned])
+        if placed is not None:
+            planned.append(placed)
     planned.sort(key=lambda item: -camera.view(item[0].x, item[0].z)[1])  # far first
     for sign, _ in planned:
         box = draw_pole_sign(image, camera, sign, rng)
@@ -389,8 +389,9 @@ def _random_pole_sign(
     height: int,
     taken: list[np.ndarray],
 ) -> tuple[PoleSign, np.ndarray] | None:
-    """A sign of random class and size fully in the frame, beside the road where it fits
-    (a near, large sign may only fit over the lane: the car is about to pass it)."""
+    """A sign of random class and size fully in the frame and clear of ``taken`` boxes, and
+    its rough box; beside the road where it fits (a near, large sign may only fit over the
+    lane: the car is about to pass it). None when 20 tries found no room."""
     class_id = int(rng.integers(0, len(TRACK_CLASS_NAMES)))
     size = _random_size(rng, width, height)
     metres = rng.uniform(0.07, 0.15)
@@ -400,9 +401,9 @@ def _random_pole_sign(
     top, bottom = size / 2 + margin, min(height - size / 2 - margin, floor_row - size / 2 - 1)
     if bottom < top:
         return None
+    _, z = camera.world(0.0, forward)
     for _attempt in range(20):
         side = 1 if rng.random() < 0.5 else -1
-        x, z = camera.world(0.0, forward)
         edge_x = track.centre(z) + side * (track.road_half + rng.uniform(0.03, 0.3))
         edge_u = camera.project(edge_x, z, 0.0)[0]
         lo, hi = size / 2 + margin, width - size / 2 - margin
@@ -414,14 +415,14 @@ def _random_pole_sign(
         x, z = camera.world((u - camera.cx) * forward / camera.focal, forward)
         up = camera.height + (camera.horizon - v) * forward / camera.focal
         sign = PoleSign(
-            class_id,
-            float(x),
-            float(z),
-            metres,
-            float(up),
-            camera.yaw + rng.uniform(-0.35, 0.35),
-            POLE_STRIPES[int(rng.integers(0, 2))],
-            rng.uniform(0.7, 1.15),
+            class_id=class_id,
+            x=float(x),
+            z=float(z),
+            size=metres,
+            up=float(up),
+            facing=camera.yaw + rng.uniform(-0.35, 0.35),
+            stripes=POLE_STRIPES[int(rng.integers(0, 2))],
+            brightness=rng.uniform(0.7, 1.15),
         )
         u, v, _ = camera.project(*sign.corners().T)
         box = np.array([u.min(), v.min(), u.max(), v.max()])

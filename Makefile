@@ -1,21 +1,32 @@
 # Entry points for developers and CI. `make test` is the README's test command:
-# it creates the environment from nothing when needed, lints and runs the tests.
+# it creates the environments from nothing when needed, lints and runs the tests:
+# all of them on ROS 2 Kilted (.venv), the ROS tests again on Jazzy (.venv-jazzy).
 VENV ?= .venv
 PY := $(VENV)/bin/python
+JAZZY_VENV ?= .venv-jazzy
 LINT_PATHS := yolox_ros test benchmarks launch scripts setup.py
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: env lint test test-slow demo colcon bench clean
+.PHONY: env env-jazzy lint test test-kilted test-jazzy test-slow demo colcon bench clean
 
 env:
-	@bash scripts/setup_env.sh $(VENV)
+	@bash scripts/setup_env.sh $(VENV) kilted
+
+env-jazzy:
+	@bash scripts/setup_env.sh $(JAZZY_VENV) jazzy
 
 lint: env
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
-test: lint
+test: lint test-kilted test-jazzy
+
+test-kilted: env
 	$(PY) -m pytest
+
+# The ROS-free tests do not depend on the distribution: once (above) is enough.
+test-jazzy: env-jazzy
+	$(JAZZY_VENV)/bin/python -m pytest test/ros
 
 # Training runs and other long checks (marked `slow`).
 test-slow: env

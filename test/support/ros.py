@@ -7,8 +7,10 @@ test talks to the node through real topics and parameter services.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -257,3 +259,30 @@ def scores_of(msg) -> np.ndarray:
 
 def class_ids_of(msg) -> list[str]:
     return [d.results[0].hypothesis.class_id for d in msg.detections]
+
+
+# ---------------------------------------------------------------------- decompression bombs
+def jpeg_bomb(width: int, height: int) -> bytes:
+    """A small valid JPEG whose frame header declares ``width`` x ``height``."""
+    small = compressed_msg(np.zeros((8, 8, 3), np.uint8), "jpeg", Header()).data
+    data = bytearray(small)
+    at = data.index(b"\xff\xc0")  # baseline start of frame: marker, length, precision, h, w
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A real grayscale PNG of zeros: it decodes to ``width`` x ``height`` bytes."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    deflate = zlib.compressobj(1)
+    row = bytes(width + 1)  # filter byte 0, then the row's zeros
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )

@@ -5,6 +5,8 @@ or to ncnn (``.param`` + ``.bin`` + ``.json`` metadata sidecar).
         --class-names a,b,c,... --output model.onnx
     python -m yolox_ros export --checkpoint CKPT ... --format ncnn --output model.param
     python -m yolox_ros export --onnx model.onnx --format ncnn --output model.param
+    python -m yolox_ros export --onnx model.onnx --format onnx-int8 \
+        --calibration-images DIR --output model_int8.onnx
 
 Input ``images`` [B, 3, H, W] float32 BGR 0..255; output ``output`` [B, N, 5+C]
 with sigmoid obj/cls and, by default as in the official export, boxes NOT decoded.
@@ -15,9 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import cv2
+import numpy as np
+import onnx
+
+from yolox_ros.core.preprocess import LetterboxBuffers
 from yolox_ros.errors import ConfigError, YoloxRosError
 from yolox_ros.model import (
     build_model,
@@ -26,9 +33,16 @@ from yolox_ros.model import (
     read_checkpoint,
     resolve_size,
 )
-from yolox_ros.model.export import DEFAULT_OPSET, export_ncnn, export_onnx, ncnn_paths
+from yolox_ros.model.export import (
+    DEFAULT_OPSET,
+    export_ncnn,
+    export_onnx,
+    ncnn_paths,
+    quantize_int8,
+)
 
-FORMATS = ("onnx", "ncnn")
+FORMATS = ("onnx", "ncnn", "onnx-int8")
+DEFAULT_CALIBRATION_COUNT = 64
 
 
 def _parse_class_names(text: str) -> tuple[str, ...]:
@@ -73,8 +87,20 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         choices=FORMATS,
         default="onnx",
-        help="onnx (default), or ncnn: model.param + model.bin + model.json (metadata), "
-        "float32, converted with pnnx",
+        help="onnx (default); ncnn: model.param + model.bin + model.json (metadata), "
+        "float32, converted with pnnx; onnx-int8: statically quantised ONNX (needs "
+        "--calibration-images; pays off on some models and machines only: see README)",
+    )
+    parser.add_argument(
+        "--calibration-images",
+        type=Path,
+        help="folder of training images for onnx-int8 (the first --calibration-count, by name)",
+    )
+    parser.add_argument(
+        "--calibration-count",
+        type=int,
+        default=DEFAULT_CALIBRATION_COUNT,
+        help=f"images used for onnx-int8 calibration (default {DEFAULT_CALIBRATION_COUNT})",
     )
     parser.add_argument("--model", help="model size: nano, tiny, s, m, l, x (or custom name)")
     parser.add_argument(
@@ -106,18 +132,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _calibration_tensors(
+    folder: Path, input_size: tuple[int, int], count: int
+) -> Iterator[np.ndarray]:
+    """Up to ``count`` images of ``folder`` (sorted by name), letterboxed as the detector does."""
+    buffers = LetterboxBuffers(input_size)
+    used = 0
+    for path in sorted(folder.iterdir()):
+        image = cv2.imread(str(path)) if path.is_file() and used < count else None
+        if image is None:  # not an image (or enough of them)
+            continue
+        used += 1
+        tensor, _ = buffers.fill([image], 1)
+        yield tensor.copy()  # the buffers are reused by the next fill
+
+
+def _quantize(onnx_path: Path, args: argparse.Namespace) -> Path:
+    folder = args.calibration_images
+    if folder is None or not folder.is_dir():
+        raise ConfigError("--format onnx-int8 needs --calibration-images FOLDER (of images)")
+    if args.calibration_count < 1:
+        raise ConfigError(f"--calibration-count must be >= 1, got {args.calibration_count}")
+    dims = onnx.load(str(onnx_path)).graph.input[0].type.tensor_type.shape.dim
+    tensors = list(
+        _calibration_tensors(folder, (dims[2].dim_value, dims[3].dim_value), args.calibration_count)
+    )
+    if not tensors:
+        raise ConfigError(f"no readable images in {folder}")
+    return quantize_int8(onnx_path, args.output, tensors)
+
+
 def run(args: argparse.Namespace) -> Path:
     """Export as the command line asks; raises ``YoloxRosError`` on bad input."""
-    if args.onnx is not None:
-        if args.format != "ncnn":
-            raise ConfigError("--onnx converts an ONNX file: use it with --format ncnn")
-        return export_ncnn(args.onnx, args.output)
     if args.format == "ncnn":
         ncnn_paths(args.output)  # a wrong file name fails before the ONNX export
-        with tempfile.TemporaryDirectory(prefix="yolox_export_") as work:
-            onnx_path = _export_checkpoint(args, Path(work) / "model.onnx")
-            return export_ncnn(onnx_path, args.output)
-    return _export_checkpoint(args, Path(args.output))
+    if args.onnx is not None:
+        if args.format == "onnx":
+            raise ConfigError(
+                "--onnx converts an ONNX file: use it with --format ncnn or onnx-int8"
+            )
+        source = Path(args.onnx)
+        return (
+            export_ncnn(source, args.output) if args.format == "ncnn" else _quantize(source, args)
+        )
+    if args.format == "onnx":
+        return _export_checkpoint(args, Path(args.output))
+    with tempfile.TemporaryDirectory(prefix="yolox_export_") as work:
+        source = _export_checkpoint(args, Path(work) / "model.onnx")
+        return (
+            export_ncnn(source, args.output) if args.format == "ncnn" else _quantize(source, args)
+        )
 
 
 def _export_checkpoint(args: argparse.Namespace, output: Path) -> Path:

@@ -1,5 +1,5 @@
 """ONNX export of a YOLOX model, with class names and input size in the file's metadata,
-and conversion of such an ONNX file to ncnn.
+and conversion of such an ONNX file to ncnn or to a statically quantised INT8 ONNX file.
 
 Input ``images`` [B, 3, H, W] float32 BGR 0..255; output ``output`` [B, N, 5+C]
 with sigmoid obj/cls and, by default as in the official export, boxes NOT decoded.
@@ -7,16 +7,19 @@ with sigmoid obj/cls and, by default as in the official export, boxes NOT decode
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.version_converter
 import torch
 from onnx import helper, numpy_helper
 
@@ -29,6 +32,8 @@ OUTPUT_NAME = "output"
 DEFAULT_OPSET = 11
 # The TorchScript ("legacy") exporter, which reproduces the official export, stops at opset 20.
 MAX_OPSET = 20
+# Per-channel DequantizeLinear (its axis attribute) needs opset 13.
+QDQ_OPSET = 13
 
 
 def export_onnx(
@@ -256,3 +261,61 @@ def export_ncnn(onnx_path: str | Path, param_path: str | Path) -> Path:
         shutil.move(outputs["ncnnbin"], bin_path)
     metadata_path.write_text(metadata.to_json() + "\n", encoding="utf-8")
     return param_path
+
+
+def quantize_int8(
+    onnx_path: str | Path, output_path: str | Path, calibration: Iterable[np.ndarray]
+) -> Path:
+    """Write a statically quantised INT8 version of a YOLOX ONNX file; returns its path.
+
+    ``calibration`` yields letterboxed ``[1, 3, H, W]`` float32 inputs (a few
+    dozen training images). QDQ format, int8 weights per channel and uint8
+    activations: what ONNX Runtime's x86 kernels and OpenVINO run in integer
+    arithmetic. Percentile calibration: on the shipped nano it lost 1.6 points
+    AP@[.5:.95] where min/max lost 2.6. The metadata of ``onnx_path`` is kept.
+    Whether INT8 pays depends on the model and machine: measure it
+    (``benchmarks/engines.py``) and check the AP on your validation set.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    proto = onnx.load(str(onnx_path))
+    input_name = proto.graph.input[0].name
+    feeds = ({input_name: tensor} for tensor in calibration)
+
+    class Feeds(CalibrationDataReader):
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(feeds, None)
+
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="yolox_int8_") as work:
+        upgraded = Path(work) / "opset13.onnx"
+        onnx.save(onnx.version_converter.convert_version(proto, QDQ_OPSET), str(upgraded))
+        # Shape inference and graph clean-up first, as ONNX Runtime recommends.
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(upgraded), str(prepared))
+        quantized = Path(work) / "int8.onnx"
+        # The calibrators print their progress; callers such as --json pipelines own stdout.
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                Feeds(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.Percentile,
+            )
+        result = onnx.load(str(quantized))
+        onnx.helper.set_model_props(result, {p.key: p.value for p in proto.metadata_props})
+        onnx.save(result, str(quantized))
+        shutil.move(quantized, output_path)
+    return output_path

@@ -1,0 +1,74 @@
+"""export --format onnx-int8: a statically quantised ONNX file that keeps the model's metadata."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import onnx
+import pytest
+from support import REPO_ROOT
+
+from yolox_ros.cli.export import main as export_main
+from yolox_ros.core.detector import Detector, DetectorConfig
+
+pytest.importorskip("onnxruntime.quantization")
+
+SHIPPED = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+FRAMES = sorted((REPO_ROOT / "data" / "demo_sequence").glob("*.jpg"))
+CALIBRATION, CHECKED = FRAMES[:4], FRAMES[4:10]
+
+
+@pytest.fixture(scope="module")
+def int8_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("calibration")
+    for image in CALIBRATION:
+        shutil.copy(image, folder)
+    (folder / "labels.txt").write_text("not an image: skipped")
+    output = folder.parent / "int8.onnx"
+    args = ["--onnx", str(SHIPPED), "--format", "onnx-int8"]
+    args += ["--calibration-images", str(folder), "--output", str(output)]
+    assert export_main(args) == 0
+    return output
+
+
+def test_int8_export_is_quantised_and_keeps_the_metadata(int8_model):
+    quantised = onnx.load(str(int8_model))
+    assert any(node.op_type == "QuantizeLinear" for node in quantised.graph.node)
+    original = onnx.load(str(SHIPPED))
+    assert {p.key: p.value for p in quantised.metadata_props} == {
+        p.key: p.value for p in original.metadata_props
+    }
+
+
+def overlap(a, b) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(width, 0) * max(height, 0)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_int8_model_finds_the_signs_the_float_one_finds(int8_model, backend):
+    pytest.importorskip(backend)
+    frames = [cv2.imread(str(path)) for path in CHECKED]
+    fp32 = Detector(DetectorConfig(SHIPPED, conf_threshold=0.5, num_threads=1))
+    int8 = Detector(DetectorConfig(int8_model, backend=backend, conf_threshold=0.5, num_threads=1))
+    assert int8.class_names == fp32.class_names and int8.input_size == fp32.input_size
+    # Quantisation moves scores and boxes a little, so the same signs, not equal numbers.
+    for want, got in zip(fp32.detect_batch(frames), int8.detect_batch(frames), strict=True):
+        assert sorted(got.class_names) == sorted(want.class_names)
+        for box, name in zip(want.boxes, want.class_names, strict=True):
+            partners = [b for b, n in zip(got.boxes, got.class_names, strict=True) if n == name]
+            assert max(overlap(box, b) for b in partners) > 0.7
+
+
+def test_int8_export_needs_calibration_images(tmp_path, data_dir, capsys):
+    args = ["--onnx", str(data_dir / "yolox_nano_c7.onnx"), "--format", "onnx-int8"]
+    assert export_main([*args, "--output", str(tmp_path / "m.onnx")]) == 2
+    assert "needs --calibration-images" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args += ["--calibration-images", str(empty), "--output", str(tmp_path / "m.onnx")]
+    assert export_main(args) == 2
+    assert "no readable images" in capsys.readouterr().err

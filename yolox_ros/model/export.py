@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ from onnx import helper, numpy_helper
 from yolox_ros.errors import ConfigError, ModelLoadError
 from yolox_ros.metadata import ModelMetadata, sidecar_path
 from yolox_ros.model.yolox import YOLOX
+
+logger = logging.getLogger(__name__)
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "output"
@@ -287,11 +290,28 @@ def quantize_int8(
 
     proto = onnx.load(str(onnx_path))
     input_name = proto.graph.input[0].name
-    feeds = ({input_name: tensor} for tensor in calibration)
+    tensors = list(calibration)  # read twice when percentile calibration has to fall back
 
     class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._feeds = iter([{input_name: tensor} for tensor in tensors])
+
         def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(feeds, None)
+            return next(self._feeds, None)
+
+    def quantize(source: Path, target: Path, method: CalibrationMethod) -> None:
+        # The calibrators print their progress; callers such as --json pipelines own stdout.
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(source),
+                str(target),
+                Feeds(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=method,
+            )
 
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -302,18 +322,13 @@ def quantize_int8(
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(upgraded), str(prepared))
         quantized = Path(work) / "int8.onnx"
-        # The calibrators print their progress; callers such as --json pipelines own stdout.
-        with contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(
-                str(prepared),
-                str(quantized),
-                Feeds(),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.Percentile,
-            )
+        try:
+            quantize(prepared, quantized, CalibrationMethod.Percentile)
+        except ValueError as exc:
+            # ORT's histogram fails on a tensor of (almost) constant value, as in
+            # untrained models; min/max has no histogram.
+            logger.warning("percentile calibration failed (%s); using min/max", exc)
+            quantize(prepared, quantized, CalibrationMethod.MinMax)
         result = onnx.load(str(quantized))
         onnx.helper.set_model_props(result, {p.key: p.value for p in proto.metadata_props})
         onnx.save(result, str(quantized))

@@ -29,6 +29,7 @@ setup(
     entry_points={
         "console_scripts": [
             "yolox_node = yolox_ros.ros.node:main",
+            "yolox_lifecycle_node = yolox_ros.ros.lifecycle_node:main",
             "image_replay = yolox_ros.ros.replay:main",
             "yolox_detect = yolox_ros.cli.detect:main",
             "yolox_export = yolox_ros.cli.export:main",

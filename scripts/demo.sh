@@ -22,7 +22,10 @@ MODEL=${MODEL:-}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( $$ % 100 + 1 ))}
 export PYTHONUNBUFFERED=1
-export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$ROOT/config/fastdds_large_images.xml}
+# Large images need a bigger shared-memory segment. Fast DDS 2.x (Humble, Jazzy) reads
+# the first variable, Fast DDS 3 (Kilted) the second; a profiles file already chosen wins.
+PROFILES=${FASTDDS_DEFAULT_PROFILES_FILE:-${FASTRTPS_DEFAULT_PROFILES_FILE:-$ROOT/config/fastdds_large_images.xml}}
+export FASTDDS_DEFAULT_PROFILES_FILE=$PROFILES FASTRTPS_DEFAULT_PROFILES_FILE=$PROFILES
 
 FRAMES=$(find "$SEQUENCE" -maxdepth 1 -iregex '.*\.\(jpg\|jpeg\|png\|bmp\)' | wc -l)
 if [ "$FRAMES" -eq 0 ]; then

@@ -6,6 +6,9 @@ Humble and Jazzy) ``rclpy.init`` returns None instead of a context manager.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 pytest.importorskip("rclpy")
@@ -13,12 +16,8 @@ pytest.importorskip("vision_msgs.msg")
 
 import rclpy  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from rclpy.task import Future  # noqa: E402
-from support import DATA_DIR  # noqa: E402
-from support.ros import NodeHarness, as_parameters  # noqa: E402
-
-from yolox_ros.ros.node import YoloxNode  # noqa: E402
-from yolox_ros.ros.runner import run_node  # noqa: E402
+from support import DATA_DIR, REPO_ROOT  # noqa: E402
+from support.ros import NodeHarness  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -52,21 +51,46 @@ def test_live_parameters_apply_and_refusals_change_nothing_without_newer_callbac
         assert harness.node.settings.conf_threshold == 0.6
 
 
+# In its own process: rclpy.init/shutdown of the default context would change the
+# logging of every later test's nodes in this process.
+RUNNER_SCRIPT = """
+import sys
+import rclpy
+from rclpy.node import Node
+from rclpy.task import Future
+from yolox_ros.ros.node import YoloxNode
+from yolox_ros.ros.runner import run_node
+
+for name in sys.argv[2].split(","):
+    if hasattr(Node, name):
+        delattr(Node, name)
+real_init = rclpy.init
+rclpy.init = lambda **kwargs: (real_init(**kwargs), None)[1]
+nodes = []
+
+def create():
+    nodes.append(YoloxNode(parameter_overrides=[rclpy.Parameter("model_path", value=sys.argv[1])]))
+    return nodes[0]
+
+def until(node):
+    done = Future()
+    node.create_timer(0.05, lambda: done.set_result(True))
+    return done
+
+run_node(create, "compat_test", [], until)
+assert nodes[0].pipeline is None, "the model was not freed"
+assert not rclpy.ok(), "the default context is still up"
+print("clean exit")
+"""
+
+
 def test_runner_starts_spins_and_shuts_down_without_the_init_context_manager(
-    ros_env: dict[str, str], humble_rclpy: None
+    ros_env: dict[str, str],
 ) -> None:
-    started: list[YoloxNode] = []
-
-    def create() -> YoloxNode:
-        started.append(YoloxNode(parameter_overrides=as_parameters(PARAMETERS)))
-        return started[0]
-
-    def until(node: YoloxNode) -> Future:
-        done = Future()
-        node.create_timer(0.05, lambda: done.set_result(True))
-        return done
-
-    run_node(create, "compat_test", [], until)
-
-    assert started and started[0].pipeline is None  # destroyed: the model is freed
-    assert not rclpy.ok()  # the default context was shut down
+    hidden = ",".join(NEWER_THAN_HUMBLE)
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER_SCRIPT, PARAMETERS["model_path"], hidden],
+        cwd=REPO_ROOT, env=ros_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "clean exit", result.stdout + result.stderr

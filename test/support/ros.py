@@ -163,15 +163,17 @@ class NodeHarness(RosProbe):
     Shutting the context down destroys the node (which stops its worker thread).
     """
 
-    def __init__(self, parameters: Mapping[str, Any]) -> None:
-        from yolox_ros.ros.node import (
-            YoloxNode,  # needs vision_msgs, which the frame helpers do not
-        )
+    def __init__(
+        self, parameters: Mapping[str, Any], node_class: type | None = None, **node_kwargs: Any
+    ) -> None:
+        """``node_class``: YoloxNode by default (imported here: it needs vision_msgs);
+        ``node_kwargs`` go to the node (``cli_args`` for remappings...)."""
+        from yolox_ros.ros.node import YoloxNode
 
         super().__init__()
         try:
-            self.node = YoloxNode(
-                context=self.context, parameter_overrides=as_parameters(parameters)
+            self.node = (node_class or YoloxNode)(
+                context=self.context, parameter_overrides=as_parameters(parameters), **node_kwargs
             )
             self.executor.add_node(self.node)
             self.start()

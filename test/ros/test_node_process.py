@@ -19,8 +19,8 @@ pytest.importorskip("vision_msgs.msg")
 
 from sensor_msgs.msg import Image  # noqa: E402
 from support import DATA_DIR, REPO_ROOT  # noqa: E402
-from support.ros import TIMEOUT_S, RosProbe, image_msg  # noqa: E402
-from vision_msgs.msg import Detection2DArray  # noqa: E402
+from support.ros import LATCHED, TIMEOUT_S, RosProbe, image_msg  # noqa: E402
+from vision_msgs.msg import Detection2DArray, LabelInfo  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -44,10 +44,13 @@ def test_node_detects_and_exits_cleanly_on_sigint(ros_env: dict[str, str]) -> No
     try:
         with RosProbe() as probe:
             results = probe.subscribe(Detection2DArray, "/detections")
+            label_info = probe.subscribe(LabelInfo, "/label_info", LATCHED)
             probe.start()
             images = probe.publisher(Image, "/image_raw")
             frame = image_msg(np.zeros((120, 160, 3), np.uint8), "bgr8", probe.next_header())
             assert probe.exchange(images, frame, results).header == frame.header
+            labels = label_info.wait_for(lambda m: len(m.class_map) == 7)
+            assert labels.threshold == pytest.approx(0.35)  # float32 in the message
     finally:
         node.send_signal(signal.SIGINT)
         stdout, stderr = node.communicate(timeout=TIMEOUT_S)

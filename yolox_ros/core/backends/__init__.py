@@ -9,6 +9,8 @@ The built-in backends (``_BUILTINS``: onnxruntime, openvino, torch, ncnn) are
 known by module path, so they work from a source checkout that is not
 installed; their names cannot be taken over by another package. Backend
 modules (and the runtime they need) are imported only by ``get_backend``.
+``auto`` is no backend of its own: ``auto.open_backend`` probes the
+registered ones and returns the fastest.
 """
 
 from __future__ import annotations

@@ -276,3 +276,21 @@ def test_torch_checkpoint_without_meta_needs_the_model_name(nano_checkpoints, ca
     assert detector.input_size == (416, 416)
     if detector.backend.device == "cpu":  # no GPU here: one fallback warning
         assert len(fallback_warnings(caplog)) == 1
+
+
+def test_onnxruntime_execution_providers_option_replaces_the_device_chain(nano_onnx, caplog):
+    backend_class = get_backend("onnxruntime")
+    cpu_only = backend_class(nano_onnx, options={"execution_providers": ["CPUExecutionProvider"]})
+    assert cpu_only.providers == ("CPUExecutionProvider",) and cpu_only.device == "cpu"
+
+    caplog.set_level(logging.INFO, logger="yolox_ros")
+    cuda_first = {"execution_providers": ("CUDAExecutionProvider",)}
+    backend = backend_class(nano_onnx, options=cuda_first)  # the CPU is the last resort
+    if backend.device == "cuda":
+        pytest.skip("this onnxruntime has CUDA")
+    assert backend.providers == ("CPUExecutionProvider",)
+    assert "cannot run on device 'cuda'" in fallback_warnings(caplog)[0].getMessage()
+    with pytest.raises(BackendError, match="cannot run on device 'cuda'.*strict_device"):
+        backend_class(nano_onnx, strict_device=True, options=cuda_first)
+    with pytest.raises(ConfigError, match="execution_providers must be provider names"):
+        backend_class(nano_onnx, options={"execution_providers": ["", 3]})

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from yolox_ros.core.backends.common import BackendBase
-from yolox_ros.errors import ModelLoadError
+from yolox_ros.errors import ConfigError, ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ OPTIONS = {
     "allow_spinning": bool,  # False: idle ORT threads sleep (less CPU, a little more latency)
     "tensorrt_fp16": bool,
     "tensorrt_cache_dir": str,  # TensorRT engine cache; building an engine takes minutes
+    # Providers to try in this order instead of the device's chain (the ROS parameter
+    # of the same name); the CPU provider is the last resort either way.
+    "execution_providers": (list, tuple),
 }
 
 INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
@@ -89,7 +92,9 @@ class OnnxRuntimeBackend(BackendBase):
         session_options = _session_options(num_threads, level, options)
 
         installed = ort.get_available_providers()
-        requested = PROVIDER_CHAINS[device]
+        requested = self._requested_providers(device, options)
+        # With explicit providers, the device asked for is the first provider's.
+        device = DEVICE_OF_PROVIDER.get(requested[0], requested[0])
         if requested[0] not in installed and self._strict_device:
             # Fail before building a session that would only be thrown away.
             self._fall_back(device, "cpu", self._missing(requested[0], installed))
@@ -134,6 +139,16 @@ class OnnxRuntimeBackend(BackendBase):
         self._input_name = inputs[0].name
         self._output_names = [outputs[0].name]
         self._input_dtype = INPUT_DTYPES[inputs[0].type]
+
+    def _requested_providers(self, device: str, options: dict[str, Any]) -> tuple[str, ...]:
+        names = options.get("execution_providers")
+        if not names:
+            return PROVIDER_CHAINS[device]
+        if not all(isinstance(name, str) and name for name in names):
+            raise ConfigError(
+                f"onnxruntime execution_providers must be provider names, got {names!r}"
+            )
+        return tuple(names) if CPU in names else (*names, CPU)
 
     @staticmethod
     def _first_session(

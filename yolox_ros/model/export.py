@@ -207,7 +207,10 @@ def export_ncnn(onnx_path: str | Path, param_path: str | Path) -> Path:
     ONNX model) and ``m.json`` with the ONNX file's ``ModelMetadata``, which
     the ncnn backend reads. The input size is fixed at the ONNX file's.
     """
-    import pnnx  # imported here: only this conversion needs the pnnx executable
+    try:
+        import pnnx  # imported here: only this conversion needs the pnnx executable
+    except ImportError as exc:
+        raise ConfigError("ncnn export needs the pnnx converter: pip install pnnx") from exc
 
     param_path, bin_path, metadata_path = ncnn_paths(param_path)
     proto = onnx.load(str(onnx_path))

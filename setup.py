@@ -25,7 +25,6 @@ setup(
     maintainer_email="yolox_ros@example.com",
     description="YOLOX object detection for ROS 2",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "yolox_node = yolox_ros.ros.node:main",

@@ -105,14 +105,15 @@ def open_backend(
         else:
             logger.info("auto: %s for %s (cached in %s)", candidate, path.name, cache_file())
             return loaded
-    chosen, times = _probe(path, candidates, num_threads, options)
+    chosen, times, skipped = _probe(path, candidates, num_threads, options)
     if chosen is None and device != AUTO and not strict_device:
         logger.warning("auto: no backend runs %s on %r; probing cpu", path.name, device)
-        chosen, times = _probe(path, _candidates(path, backend, "cpu"), num_threads, options)
+        cpu = _candidates(path, backend, "cpu")
+        chosen, times, skipped = _probe(path, cpu, num_threads, options)
     if chosen is None:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
         raise BackendError(
-            f"backend {backend!r} device {device!r}: no candidate could run {path} "
-            "(see the log for each candidate's reason)"
+            f"backend {backend!r} device {device!r}: no candidate could run {path} ({reasons})"
         )
     _write_cache(key, chosen, times)
     return chosen
@@ -173,18 +174,20 @@ def _probe(
     candidates: Sequence[Candidate],
     num_threads: int,
     options: Mapping[str, Any] | None,
-) -> tuple[Backend | None, dict[str, float]]:
-    """The fastest candidate (loaded) and every candidate's median time in ms."""
+) -> tuple[Backend | None, dict[str, float], dict[str, str]]:
+    """The fastest candidate (loaded), each candidate's median ms, and why others were skipped."""
     started = time.perf_counter()
     best: Backend | None = None
     best_ms = float("inf")
     times: dict[str, float] = {}
+    skipped: dict[str, str] = {}
     for candidate in candidates:
         try:
             loaded = _load(candidate, path, num_threads, options)
             median_ms = _median_ms(loaded)
         except Exception as exc:  # noqa: BLE001 - whatever a candidate raises, it is skipped
             logger.info("auto: skipping %s: %s", candidate, exc)
+            skipped[str(candidate)] = str(exc).splitlines()[0] if str(exc) else repr(exc)
             continue
         times[str(candidate)] = round(median_ms, 3)
         logger.info("auto: %s runs %s in %.2f ms (median)", candidate, path.name, median_ms)
@@ -200,7 +203,7 @@ def _probe(
             len(candidates),
             time.perf_counter() - started,
         )
-    return best, times
+    return best, times, skipped
 
 
 def _cache_key(path: Path, backend: str, device: str, num_threads: int) -> str:

@@ -92,7 +92,7 @@ def test_bad_configuration_exits_non_zero_with_one_readable_line(
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "yolox_node" in lines[0] and message in lines[0], lines[0]
-    # Through the ROS logger: the log file has it too.
+    assert "[yolox]" in lines[0] and message in lines[0], lines[0]  # the node's logger
+    # Through the ROS logger: the log file has it too (and /rosout, from the node's logger).
     log_files = Path(ros_env["ROS_LOG_DIR"]).glob("*.log")
     assert any(message in path.read_text() for path in log_files)

@@ -78,7 +78,9 @@ def test_backend_options_carry_only_the_parameters_set() -> None:
 
 def test_backend_option_parameters_reach_the_backend(ros_env: dict[str, str], tmp_path) -> None:
     # On the CPU the TensorRT options are accepted and unused: the node starts.
-    with NodeHarness({**BASE, "tensorrt_cache_dir": str(tmp_path)}) as harness:
-        assert harness.node.pipeline.detector.backend.device == "cpu"
+    options = {"tensorrt_cache_dir": str(tmp_path), "execution_providers": ["CPUExecutionProvider"]}
+    with NodeHarness({**BASE, **options}) as harness:
+        backend = harness.node.pipeline.detector.backend
+        assert backend.device == "cpu" and backend.providers == ("CPUExecutionProvider",)
         (refused,) = harness.set_parameters({"tensorrt_fp16": True})
         assert not refused.successful and "read-only" in refused.reason

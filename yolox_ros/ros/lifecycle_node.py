@@ -13,7 +13,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from yolox_ros.errors import YoloxRosError
 from yolox_ros.ros.node import NODE_NAME, DetectionNodeParts
 from yolox_ros.ros.pipeline import DetectionPipeline
-from yolox_ros.ros.runner import run_node
+from yolox_ros.ros.runner import STARTUP_ERRORS, log_startup_failure, run_node
 
 
 class YoloxLifecycleNode(DetectionNodeParts, LifecycleNode):
@@ -22,7 +22,11 @@ class YoloxLifecycleNode(DetectionNodeParts, LifecycleNode):
     def __init__(self, **node_kwargs) -> None:
         self.pipeline = None
         super().__init__(NODE_NAME, **node_kwargs)
-        self._set_up()
+        try:
+            self._set_up()
+        except STARTUP_ERRORS as exc:
+            log_startup_failure(self, exc)
+            raise
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:

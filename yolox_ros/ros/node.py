@@ -30,7 +30,7 @@ from yolox_ros.ros.params import (
 )
 from yolox_ros.ros.pipeline import DetectionPipeline
 from yolox_ros.ros.qos import DIAGNOSTICS_QOS
-from yolox_ros.ros.runner import run_node
+from yolox_ros.ros.runner import STARTUP_ERRORS, log_startup_failure, run_node
 
 NODE_NAME = "yolox"
 DIAGNOSTICS_PERIOD_S = 1.0
@@ -94,8 +94,12 @@ class YoloxNode(DetectionNodeParts, Node):
     def __init__(self, **node_kwargs) -> None:
         self.pipeline = None  # destroy_node() also runs after a failed construction
         super().__init__(NODE_NAME, **node_kwargs)
-        self._set_up()
-        self.pipeline = DetectionPipeline(self, self.settings)
+        try:
+            self._set_up()
+            self.pipeline = DetectionPipeline(self, self.settings)
+        except STARTUP_ERRORS as exc:
+            log_startup_failure(self, exc)
+            raise
         self.pipeline.start()
         self.get_logger().info(self.pipeline.describe())
 

@@ -18,8 +18,20 @@ from yolox_ros.errors import YoloxRosError
 STARTUP_ERRORS = (YoloxRosError, ParameterException, NameValidationException, _rclpy.RCLError)
 
 
+# Set on a start-up error that a node has logged itself (through its own logger, which
+# also reaches /rosout); the runner then does not log it a second time.
+_LOGGED_BY_NODE = "_yolox_ros_logged_by_node"
+
+
 class _StartupLoggedError(Exception):
     """The node could not start; the reason is in the ROS log already."""
+
+
+def log_startup_failure(node: Node, exc: BaseException) -> None:
+    """Log why ``node`` cannot start through its logger (console, log file and /rosout)."""
+    if node.context.ok():
+        node.get_logger().fatal(one_line(exc))
+        setattr(exc, _LOGGED_BY_NODE, True)
 
 
 def run_node(
@@ -46,7 +58,7 @@ def run_node(
     except _StartupLoggedError:
         sys.exit(1)
     except STARTUP_ERRORS as exc:  # before rclpy could log: a malformed command line
-        print(f"{program}: {_one_line(exc)}", file=sys.stderr)
+        print(f"{program}: {one_line(exc)}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -66,13 +78,15 @@ def _spin(create: Callable[[], Node], program: str, until: Callable[[Node], Futu
     except STARTUP_ERRORS as exc:
         if not context.ok():
             return
-        # The ROS logger writes the console line and the log file.
-        rclpy.logging.get_logger(program).fatal(_one_line(exc))
+        if not getattr(exc, _LOGGED_BY_NODE, False):
+            # The ROS logger writes the console line and the log file.
+            rclpy.logging.get_logger(program).fatal(one_line(exc))
         raise _StartupLoggedError from exc
     finally:
         if node is not None:
             node.destroy_node()
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
     return " ".join(str(exc).split())

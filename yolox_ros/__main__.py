@@ -16,6 +16,7 @@ COMMANDS = {
     "train": "train a YOLOX and export it to ONNX",
     "synthetic": "write synthetic traffic scenes as a dataset",
     "check": "summarise a labelled dataset (COCO, VOC, YOLO) and list its problems",
+    "eval": "measure a model on a labelled dataset (COCO metrics, recall by size)",
 }
 
 

@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from support import REPO_ROOT
 
+from yolox_ros.datasets import open_dataset
 from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
+from yolox_ros.errors import ConfigError
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model
 from yolox_ros.training.augment import (
@@ -23,13 +25,20 @@ from yolox_ros.training.augment import (
     train_sample,
     warp_affine,
 )
-from yolox_ros.training.batches import GeneratedScenes, SceneDirectory, labels_to_targets
+from yolox_ros.training.batches import (
+    AugmentedSamples,
+    CachedSource,
+    EpochBatches,
+    batch_loader,
+    indices_by_group,
+    labels_to_targets,
+)
+from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.ema import ModelEMA
-from yolox_ros.training.evaluate import ImageResult, mean_average_precision
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.schedule import WarmCosineSchedule
 from yolox_ros.training.simota import simota_assign
-from yolox_ros.training.trainer import TrainConfig, optimizer_for, train
+from yolox_ros.training.trainer import optimizer_for, train
 
 
 @pytest.fixture(autouse=True)
@@ -311,53 +320,100 @@ def test_weight_decay_only_on_conv_and_linear_weights():
             assert (id(parameter) in decayed) == is_conv_weight, f"{name}.{param_name}"
 
 
-# --------------------------------------------------------------------------- evaluation
-def _result(boxes, classes, scores=None):
-    return ImageResult(
-        np.array(boxes, float).reshape(-1, 4),
-        np.array(classes, np.int64),
-        None if scores is None else np.array(scores, float),
-    )
-
-
-def test_map_on_hand_checked_cases():
-    truth = [_result([[0, 0, 10, 10], [20, 20, 40, 40]], [0, 0])]
-    perfect = [_result([[0, 0, 10, 10], [20, 20, 40, 40]], [0, 0], [0.9, 0.8])]
-    assert mean_average_precision(perfect, truth, 2).map50 == pytest.approx(1.0)
-    half = [_result([[0, 0, 10, 10]], [0], [0.9])]
-    # Recall reaches 0.5 at precision 1: 51 of the 101 recall points.
-    assert mean_average_precision(half, truth, 2).map50 == pytest.approx(51 / 101)
-    shifted = [_result([[0, 0, 10, 10], [22, 22, 42, 42]], [0, 0], [0.9, 0.8])]  # IoU 0.68
-    result = mean_average_precision(shifted, truth, 2)
-    assert result.map50 == pytest.approx(1.0)
-    assert result.map50_95 == pytest.approx((4 * 1.0 + 6 * 51 / 101) / 10)  # 4 of 10 IoU levels
-    wrong_class = [_result([[0, 0, 10, 10], [20, 20, 40, 40]], [1, 1], [0.9, 0.8])]
-    assert mean_average_precision(wrong_class, truth, 2).map50 == 0
-    assert math.isnan(mean_average_precision(wrong_class, truth, 2).ap50_per_class[1])
-
-
 # --------------------------------------------------------------------------- data and training
-def test_generated_scenes_equal_the_written_dataset(tmp_path: Path):
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> Path:
+    """Eight small synthetic scenes on disk, as the generator writes them (COCO)."""
     from yolox_ros.datasets.synthetic import write_dataset
 
-    write_dataset(tmp_path, count=2, seed=9, width=128, height=96)
-    on_disk = SceneDirectory(tmp_path)
-    generated = GeneratedScenes(2, seed=9, width=128, height=96)
-    assert on_disk.class_names == CLASS_NAMES and len(on_disk) == 2
-    for index in range(2):
-        disk_image, disk_labels = on_disk.load(index)
-        image, labels = generated.load(index)
-        np.testing.assert_allclose(disk_labels, labels, atol=0.01)
-        assert np.abs(disk_image.astype(int) - image.astype(int)).mean() < 6  # JPEG noise only
+    root = tmp_path_factory.mktemp("scenes")
+    write_dataset(root, count=8, seed=1, width=128, height=96)
+    return root
 
 
-def test_bad_label_file_is_reported(tmp_path: Path):
-    from yolox_ros.datasets.synthetic import write_dataset
+def _samples(dataset, seed=0) -> AugmentedSamples:
+    config = AugmentConfig.for_model("nano")
+    return AugmentedSamples(dataset, (64, 64), config, seed, strong_until=10)
 
-    write_dataset(tmp_path, count=1, seed=0, width=64, height=64)
-    (tmp_path / "labels" / "000000.txt").write_text("9 1 2 3 4\n")
-    with pytest.raises(ValueError, match="class ids"):
-        SceneDirectory(tmp_path).load(0)
+
+def test_a_sample_depends_on_its_key_only_not_on_workers(scenes: Path):
+    dataset = open_dataset(scenes)
+    samples = _samples(dataset)
+    batches = EpochBatches([[i] for i in range(len(dataset))], 4, seed=3, start=0, end=2)
+    in_process = [
+        (images.clone(), targets.clone())
+        for images, targets in batch_loader(samples, batches, 0, False)
+    ]
+    with_workers = list(batch_loader(samples, batches, 2, False))
+    assert len(in_process) == len(with_workers) == 4
+    for (a, ta), (b, tb) in zip(in_process, with_workers, strict=True):
+        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(ta, tb)
+    image, targets = samples[(1, 2, 3)]
+    again, targets_again = samples[(1, 2, 3)]
+    torch.testing.assert_close(image, again)
+    assert not torch.equal(image, samples[(2, 2, 3)][0])  # another epoch, other randomness
+
+
+def test_an_epoch_takes_one_copy_of_each_frame():
+    groups = indices_by_group(["a", "b", "a", "c", "b", "a"])
+    assert groups == [[0, 2, 5], [1, 4], [3]]
+    batches = EpochBatches(groups, batch_size=1, seed=0, start=0, end=6)
+    assert batches.batches_per_epoch == 3
+    picked = [batches.epoch_images(epoch) for epoch in range(6)]
+    for images in picked:
+        assert sorted(next(g for g in groups if i in g)[0] for i in images) == [0, 1, 3]
+    assert len({tuple(sorted(images)) for images in picked}) > 1  # the copy changes by epoch
+
+
+def test_cached_source_gives_the_same_samples(scenes: Path):
+    dataset = open_dataset(scenes)
+    cached = CachedSource(dataset)
+    for index in range(len(dataset)):
+        image, labels = dataset.load(index)
+        cached_image, cached_labels = cached.load(index)
+        np.testing.assert_array_equal(image, cached_image)
+        np.testing.assert_array_equal(labels, cached_labels)
+        assert not cached_image.flags.writeable  # augmentation may never alter the cache
+    torch.testing.assert_close(_samples(dataset)[(0, 1, 2)], _samples(cached)[(0, 1, 2)])
+
+
+def test_flip_pairs_swap_mirror_image_classes():
+    names = ("left", "no_left", "no_right", "right", "stop")
+    mirror = mirror_classes(("left:right", "no_left:no_right"), names)
+    assert mirror == (3, 2, 1, 0, 4)
+    image, labels = _rectangle_image(0, (10, 20, 50, 60))
+    labels = np.array([[10, 20, 50, 60, 0], [60, 20, 80, 40, 4]], np.float32)
+    _, moved = random_flip(image, labels, np.random.default_rng(0), 1.0, mirror)
+    assert moved[:, 4].tolist() == [3, 4]  # left became right, stop stayed stop
+    assert mirror_classes((), names) == ()
+    for bad, message in (
+        ("left:up", "unknown class 'up'"),
+        ("left", "two different"),
+        ("left:left", "two different"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            mirror_classes((bad,), names)
+    with pytest.raises(ConfigError, match="in two pairs"):
+        mirror_classes(("left:right", "right:stop"), names)
+
+
+def test_a_box_with_its_centre_off_the_input_trains_without_error():
+    model = build_model("nano", 2).train()
+    targets = torch.zeros(1, 4, 5)
+    targets[0, 0] = torch.tensor([1, 200.0, 20.0, 6.0, 6.0])  # far right of a 64-wide input
+    terms = yolox_loss(model(torch.zeros(1, 3, 64, 64)), targets, model.head.strides, False)
+    assert terms.num_fg == 0 and math.isfinite(terms.values()["total"])
+
+
+def test_boxes_reaching_past_the_image_are_clipped_without_mosaic():
+    image, _ = _rectangle_image(1, (10, 10, 60, 60))
+    labels = np.array([[-20, 10, 60, 60, 1], [100, 70, 190, 140, 0]], np.float32)
+    config = AugmentConfig(mosaic_prob=0, hsv_gains=(0, 0, 0), flip_prob=0)
+    _, kept = train_sample(
+        lambda i: (image, labels), 0, (120, 160), config, np.random.default_rng(0), 1, False
+    )
+    assert kept[:, :4].min() >= 0 and kept[:, 2].max() <= 160 and kept[:, 3].max() <= 120
 
 
 def test_a_few_iterations_on_one_batch_decrease_the_loss():
@@ -385,9 +441,11 @@ def test_a_few_iterations_on_one_batch_decrease_the_loss():
     assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
 
 
-def _tiny_config(output: Path, **overrides) -> TrainConfig:
+def _tiny_config(output: Path, data: Path, **overrides) -> TrainConfig:
     settings = dict(
         output=output,
+        data=str(data),
+        val_fraction=0.25,
         epochs=3,
         batch_size=2,
         train_size=64,
@@ -395,17 +453,16 @@ def _tiny_config(output: Path, **overrides) -> TrainConfig:
         multiscale=(64, 96),
         warmup_epochs=1,
         no_aug_epochs=1,
-        synthetic_train_count=4,
-        synthetic_val_count=2,
         eval_interval=1,
+        workers=0,
         seed=1,
     )
     settings.update(overrides)
     return TrainConfig(**settings)
 
 
-def test_training_run_writes_checkpoints_and_onnx_with_metadata(tmp_path: Path):
-    onnx_path = train(_tiny_config(tmp_path), log=lambda line: None)
+def test_training_run_writes_checkpoints_and_onnx_with_metadata(tmp_path: Path, scenes: Path):
+    onnx_path = train(_tiny_config(tmp_path, scenes), log=lambda line: None)
     checkpoint = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
     assert checkpoint["meta"] == {
         "model_name": "nano",
@@ -419,9 +476,16 @@ def test_training_run_writes_checkpoints_and_onnx_with_metadata(tmp_path: Path):
     assert meta.class_names == CLASS_NAMES and meta.input_size == (64, 64)
     assert meta.decoded is False and meta.model_name == "nano"
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
+    saved = TrainConfig.load(tmp_path / "config.yaml", resume=True)
+    expected = _tiny_config(tmp_path, scenes, resume=True).to_dict()
+    assert saved.to_dict() == expected  # config.yaml reads back as the same recipe
+    for name in ("curves.png", "val_samples.jpg", "best_metrics.json"):
+        assert (tmp_path / name).is_file(), name
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(_tiny_config(tmp_path, scenes), log=lambda line: None)
 
 
-def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path):
+def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path, scenes: Path):
     class StopRunError(Exception):
         pass
 
@@ -430,9 +494,9 @@ def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path):
             raise StopRunError
 
     with pytest.raises(StopRunError):
-        train(_tiny_config(tmp_path / "resumed"), log=stop_after_first_epoch)
-    train(_tiny_config(tmp_path / "resumed", resume=True), log=lambda line: None)
-    train(_tiny_config(tmp_path / "straight"), log=lambda line: None)
+        train(_tiny_config(tmp_path / "resumed", scenes), log=stop_after_first_epoch)
+    train(_tiny_config(tmp_path / "resumed", scenes, resume=True), log=lambda line: None)
+    train(_tiny_config(tmp_path / "straight", scenes), log=lambda line: None)
     resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     for key, value in straight["model"].items():
@@ -441,11 +505,46 @@ def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path):
 
 def test_too_short_runs_for_the_schedule_are_rejected(tmp_path: Path, capsys):
     with pytest.raises(ValueError, match="warmup_epochs"):
-        TrainConfig(output=tmp_path, epochs=10)
+        TrainConfig(output=tmp_path, data="x", epochs=10)
     from yolox_ros.cli.train import main
 
-    assert main(["--output", str(tmp_path), "--epochs", "10"]) == 2
+    assert main(["--data", "x", "--output", str(tmp_path / "run"), "--epochs", "10"]) == 2
     assert "--no-aug-epochs" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # a failed start leaves nothing behind
+
+
+def test_user_errors_are_one_line_and_leave_no_files(tmp_path: Path, scenes: Path, capsys):
+    from yolox_ros.cli.train import main
+
+    run = tmp_path / "run"
+    common = ["--output", str(run), "--epochs", "3", "--warmup-epochs", "1", "--no-aug-epochs", "1"]
+    common += ["--batch", "2"]
+    assert main(["--data", str(tmp_path / "missing.json"), *common]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    assert main(["--data", str(scenes), "--flip-pairs", "stop:up", *common]) == 2
+    assert "unknown class 'up'" in capsys.readouterr().err
+    assert main(["--data", str(scenes), "--resume", *common]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_resuming_with_other_classes_is_refused(tmp_path: Path, scenes: Path):
+    train(_tiny_config(tmp_path, scenes), log=lambda line: None)
+    with pytest.raises(ConfigError, match="trained on classes"):
+        train(_tiny_config(tmp_path, scenes, resume=True, classes=CLASS_NAMES[:2]), log=print)
+
+
+def test_init_from_an_official_checkpoint_with_another_class_count(
+    tmp_path: Path, scenes, data_dir
+):
+    lines: list[str] = []
+    official = str(data_dir / "yolox_nano_c7_bncal_state_dict.npz")  # 7 classes
+    config = _tiny_config(tmp_path, scenes, init=official, classes=CLASS_NAMES[:2])
+    train(config, log=lines.append)
+    assert any(
+        line.startswith(f"initialised from {official}") and "re-initialised" in line
+        for line in lines
+    ), lines
 
 
 # --------------------------------------------------------------------------- real runs

@@ -1,12 +1,13 @@
-"""Command line: train a YOLOX and export it to ONNX.
+"""Train a YOLOX on a labelled dataset and export it to ONNX.
 
-    python -m yolox_ros train --model nano --data synthetic --epochs 300 --batch 64 \
-        --output runs/nano
+    python -m yolox_ros train --data DATASET --model nano --epochs 300 --output runs/nano
+    python -m yolox_ros train --config runs/nano/config.yaml        # the same run again
 
-``--data`` is a directory in the ``yolox_ros.datasets.synthetic`` layout or ``synthetic``
-(scenes rendered on the fly). The run writes ``config.json``, ``last.pt``,
-``best.pt``, ``metrics.jsonl`` and finally ``model.onnx`` (not decoded, with
-class names and input size in its metadata) into ``--output``.
+DATASET is a COCO JSON file (or a folder with annotations/*.json), a Pascal VOC
+folder or a YOLO data.yaml; the format is detected. Without --val, a fraction of
+the frames is held out for validation (copies of one frame stay together). The
+run writes config.yaml, last.pt, best.pt, metrics.jsonl, curves.png,
+val_samples.jpg and finally model.onnx (class names in its metadata) into --output.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from yolox_ros.errors import YoloxRosError
+
 
 def _size_range(text: str) -> tuple[int, int]:
     try:
@@ -26,82 +29,79 @@ def _size_range(text: str) -> tuple[int, int]:
     return low, high
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def _parser() -> argparse.ArgumentParser:
+    # Options default to "not given", so that a --config file's values stand unless overridden.
     parser = argparse.ArgumentParser(
         prog="python -m yolox_ros train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("--model", default="nano", help="nano, tiny, s, m, l or x")
-    parser.add_argument("--data", default="synthetic", help="dataset directory or 'synthetic'")
-    parser.add_argument(
-        "--val", default="synthetic", help="validation directory or 'synthetic' (held-out seed)"
-    )
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--output", type=Path, required=True, help="run directory")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for PyTorch and OpenCV")
-    parser.add_argument(
-        "--train-size", type=int, help="training input size (default: the model's standard size)"
-    )
-    parser.add_argument(
-        "--test-size", type=int, help="evaluation and export size (default: standard size)"
-    )
-    parser.add_argument(
-        "--multiscale", type=_size_range, help="MIN,MAX training sizes (default: official)"
-    )
-    parser.add_argument("--warmup-epochs", type=int, default=5)
-    parser.add_argument("--no-aug-epochs", type=int, default=15)
-    parser.add_argument(
-        "--flip-prob", type=float, default=0.5, help="0 for class sets with mirror-image classes"
-    )
-    parser.add_argument("--synthetic-train-count", type=int, default=10000)
-    parser.add_argument("--synthetic-val-count", type=int, default=200)
-    parser.add_argument("--eval-interval", type=int, default=10, help="epochs between evaluations")
-    parser.add_argument("--seed", type=int, default=0)
+    add = parser.add_argument
+    add("--config", type=Path, help="a run's config.yaml to repeat (other options override it)")
+    add("--data", help="training dataset (COCO JSON, VOC folder, YOLO data.yaml)")
+    add("--format", dest="data_format", choices=("coco", "voc", "yolo"), help="dataset format")
+    add("--val", help="validation dataset (default: hold out --val-fraction of --data)")
+    add("--val-fraction", type=float, help="fraction of frames held out (default 0.1)")
+    add("--group-pattern", help="regex whose group 1 names a frame (default: Roboflow copies)")
+    add("--one-copy-per-epoch", action="store_true", help="an epoch sees one copy of each frame")
+    add("--classes", type=_names, help="comma-separated classes to keep (default: all)")
+    add("--flip-pairs", type=_names, help="mirror-image classes, e.g. left:right,no_left:no_right")
+    add("--output", type=Path, help="run directory")
+    add("--model", dest="model_name", help="nano, tiny, s, m, l or x (default nano)")
+    add("--init", help="weights to start from: an official .pth or one of our checkpoints")
+    add("--resume", action="store_true", help="continue from OUTPUT/last.pt")
+    add("--epochs", type=int, help="default 300")
+    add("--batch", dest="batch_size", type=int, help="default 64")
+    add("--lr", type=float, help="peak learning rate per 64 images (default 0.01, official)")
+    add("--train-size", type=int, help="training input size (default: the model's standard)")
+    add("--test-size", type=int, help="evaluation and export size (default: standard)")
+    add("--multiscale", type=_size_range, help="MIN,MAX training sizes (default: official)")
+    add("--warmup-epochs", type=int, help="default 5")
+    add("--no-aug-epochs", type=int, help="default 15")
+    add("--flip-prob", type=float, help="default 0.5")
+    add("--eval-interval", type=int, help="epochs between evaluations (default 10)")
+    add("--patience", type=int, help="early stop after N evaluations without gain (0: never)")
+    add("--device", help="auto (default), cpu, cuda or cuda:N")
+    add("--amp", action="store_true", help="bfloat16 forward pass on CUDA")
+    add("--workers", type=int, help="data-loading processes (default 2)")
+    add("--cache", action="store_true", help="keep the decoded training images in RAM")
+    add("--time-budget", dest="time_budget_s", type=float, help="seconds: plan epochs to fit")
+    add("--seed", type=int, help="default 0")
+    add("--threads", type=int, default=1, help="CPU threads of the training process (default 1)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.threads < 1:
-        print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+    args = vars(_parser().parse_args(argv))
+    threads = args.pop("threads")
+    if threads < 1:
+        print(f"error: --threads must be >= 1, got {threads}", file=sys.stderr)
         return 2
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     import cv2
     import torch
 
-    from yolox_ros.training.trainer import TrainConfig, train
+    from yolox_ros.training.config import TrainConfig
+    from yolox_ros.training.trainer import train
 
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    config_path = args.pop("config", None)
     try:
-        config = TrainConfig(
-            output=args.output,
-            model_name=args.model,
-            data=args.data,
-            val=args.val,
-            epochs=args.epochs,
-            batch_size=args.batch,
-            train_size=args.train_size,
-            test_size=args.test_size,
-            multiscale=args.multiscale,
-            warmup_epochs=args.warmup_epochs,
-            no_aug_epochs=args.no_aug_epochs,
-            flip_prob=args.flip_prob,
-            synthetic_train_count=args.synthetic_train_count,
-            synthetic_val_count=args.synthetic_val_count,
-            seed=args.seed,
-            eval_interval=args.eval_interval,
-            resume=args.resume,
-        )
+        if config_path is not None:
+            config = TrainConfig.load(config_path, **args)
+        elif "data" not in args or "output" not in args:
+            print("error: --data and --output are required (or --config)", file=sys.stderr)
+            return 2
+        else:
+            config = TrainConfig(**args)
         train(config, log=lambda line: print(line, flush=True))
-    except (ValueError, FileNotFoundError) as exc:
+    except (YoloxRosError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -91,7 +91,7 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 NMS_BLOCK = 64
 
 
-def _overlapping(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
+def iou_above(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
     """(len(a), len(b)) bool matrix: IoU > threshold (areas without the +1 convention)."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
@@ -118,10 +118,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: i
     for start in range(0, ordered.shape[0], NMS_BLOCK):
         block = ordered[start : start + NMS_BLOCK]
         if keep:
-            suppressed = _overlapping(ordered[keep], block, iou_threshold).any(axis=0)
+            suppressed = iou_above(ordered[keep], block, iou_threshold).any(axis=0)
         else:
             suppressed = np.zeros(block.shape[0], bool)
-        within_block = _overlapping(block, block, iou_threshold)
+        within_block = iou_above(block, block, iou_threshold)
         for row in range(block.shape[0]):
             if suppressed[row]:
                 continue

@@ -19,7 +19,7 @@ import numpy as np
 
 from yolox_ros.errors import InvalidImageError
 
-PAD_VALUE = 114.0
+PAD_VALUE = 114
 
 
 def validate_image(image: object) -> None:
@@ -65,6 +65,24 @@ def resized_hw(image_hw: tuple[int, int], input_hw: tuple[int, int]) -> tuple[in
     return max(1, int(image_hw[0] * ratio)), max(1, int(image_hw[1] * ratio))
 
 
+def resize_for_input(
+    image: np.ndarray, input_hw: tuple[int, int], out: np.ndarray | None = None
+) -> np.ndarray:
+    """``image`` scaled as the letterbox scales it (bilinear, ratio ``letterbox_ratio``).
+
+    Inference and training augmentation both resize through here, so a model sees
+    the same pixels in training as in the node. ``out`` receives the result when
+    given (it must be at least the resized size); an image already at that size
+    is returned as it is.
+    """
+    image_hw = (image.shape[0], image.shape[1])
+    height, width = resized_hw(image_hw, input_hw)
+    if (height, width) == image_hw:
+        return image
+    dst = None if out is None else out[:height, :width]
+    return cv2.resize(image, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
+
+
 class LetterboxBuffers:
     """Letterboxes images into a preallocated ``[B, 3, H, W]`` float32 tensor per batch size.
 
@@ -108,16 +126,8 @@ class LetterboxBuffers:
         for slot, image in enumerate(images):
             image = np.ascontiguousarray(image)
             image_hw = (image.shape[0], image.shape[1])
-            height, width = resized_hw(image_hw, self.input_size)
-            if (height, width) == image_hw:
-                resized = image
-            else:
-                resized = cv2.resize(
-                    image,
-                    (width, height),
-                    dst=self._resized[:height, :width],
-                    interpolation=cv2.INTER_LINEAR,
-                )
+            resized = resize_for_input(image, self.input_size, self._resized)
+            height, width = resized.shape[:2]
             if content_hw[slot] != (height, width):
                 tensor[slot].fill(PAD_VALUE)
                 content_hw[slot] = (height, width)

@@ -26,6 +26,12 @@ class LoadReport:
     loaded: int
     reinitialized: tuple[str, ...] = ()
 
+    def summary(self) -> str:
+        kept = f"{self.loaded} tensors kept"
+        if not self.reinitialized:
+            return kept
+        return f"{kept}; re-initialised for the new class count: {', '.join(self.reinitialized)}"
+
 
 def _listing(keys: list[str]) -> str:
     shown = ", ".join(keys[:LISTED_KEYS])

@@ -5,11 +5,10 @@ pixels of the image they belong to; every geometric operation moves them
 exactly as it moves the pixels. Canvases are filled with 114, as the
 network's letterbox padding.
 
-Horizontal flip (p = 0.5, as the reference) mirrors the text of ``stop``,
-``speed_limit`` and ``parking``. We keep it: no class of the traffic-sign set
-is the mirror image of another, so labels stay right, and the classes are told
-apart by colour and shape first. A class set with chiral classes (turn left /
-turn right) must train with ``flip_prob=0``.
+Horizontal flip (p = 0.5, as the reference) turns a sign into its mirror
+image: for class sets with mirror-image classes (turn left / turn right) the
+flip must swap their labels, which ``AugmentConfig.mirror_classes`` does;
+classes without a partner keep their label.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from yolox_ros.core.preprocess import letterbox_ratio, resized_hw
+from yolox_ros.core.preprocess import PAD_VALUE, letterbox_ratio, resize_for_input
 
-PAD_VALUE = 114
 MIN_BOX_SIDE = 1.0  # boxes whose shorter side is not larger than this are dropped
 
 
@@ -40,19 +38,20 @@ class AugmentConfig:
     shear: float = 2.0
     hsv_gains: tuple[float, float, float] = (5.0, 30.0, 30.0)
     flip_prob: float = 0.5
+    # Class id a horizontal flip turns each class into (``mirror_classes[c]``); empty: itself.
+    mirror_classes: tuple[int, ...] = ()
 
     @classmethod
-    def for_model(cls, model_name: str, flip_prob: float = 0.5) -> AugmentConfig:
+    def for_model(
+        cls, model_name: str, flip_prob: float = 0.5, mirror_classes: tuple[int, ...] = ()
+    ) -> AugmentConfig:
         """Nano: mosaic 0.5, scale (0.5, 1.5), no mixup; tiny: same, mosaic 1; others: defaults."""
+        flip = {"flip_prob": flip_prob, "mirror_classes": mirror_classes}
         if model_name == "nano":
-            return cls(
-                mosaic_prob=0.5, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), flip_prob=flip_prob
-            )
+            return cls(mosaic_prob=0.5, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), **flip)
         if model_name == "tiny":
-            return cls(
-                mosaic_prob=1.0, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), flip_prob=flip_prob
-            )
-        return cls(flip_prob=flip_prob)
+            return cls(mosaic_prob=1.0, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), **flip)
+        return cls(**flip)
 
 
 def drop_small_boxes(labels: np.ndarray, min_side: float = MIN_BOX_SIDE) -> np.ndarray:
@@ -80,10 +79,8 @@ def resize_to_fit(
     image: np.ndarray, labels: np.ndarray, out_hw: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resize as the network letterbox does (ratio ``min(H/h, W/w)``, no padding)."""
-    ratio = letterbox_ratio(image.shape[:2], out_hw)
-    height, width = resized_hw(image.shape[:2], out_hw)
-    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return resized, scale_labels(labels, ratio)
+    resized = resize_for_input(image, out_hw)
+    return resized, scale_labels(labels, letterbox_ratio(image.shape[:2], out_hw))
 
 
 def letterbox(
@@ -187,6 +184,7 @@ def mixup(
     other_labels: np.ndarray,
     rng: np.random.Generator,
     scale: tuple[float, float] = (0.5, 1.5),
+    mirror_classes: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend ``image`` 0.5/0.5 with a rescaled (and 50% flipped) random crop of ``other_image``."""
     out_h, out_w = image.shape[:2]
@@ -198,7 +196,7 @@ def mixup(
     moved = scale_labels(other_labels, ratio)
     if rng.random() < 0.5:
         resized = resized[:, ::-1]
-        moved = flip_labels(moved, new_w)
+        moved = flip_labels(moved, new_w, mirror_classes)
     canvas = np.full((max(out_h, new_h), max(out_w, new_w), 3), PAD_VALUE, np.uint8)
     canvas[:new_h, :new_w] = resized
     x_off = int(rng.integers(0, canvas.shape[1] - out_w + 1))
@@ -220,19 +218,29 @@ def augment_hsv(
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
 
 
-def flip_labels(labels: np.ndarray, width: float) -> np.ndarray:
+def flip_labels(
+    labels: np.ndarray, width: float, mirror_classes: tuple[int, ...] = ()
+) -> np.ndarray:
+    """Labels of the horizontally flipped image; mirror-image classes swap their ids."""
     flipped = labels.copy()
     flipped[:, 0] = width - labels[:, 2]
     flipped[:, 2] = width - labels[:, 0]
+    if mirror_classes and len(labels):
+        flipped[:, 4] = np.asarray(mirror_classes, np.float32)[labels[:, 4].astype(np.int64)]
     return flipped
 
 
 def random_flip(
-    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, prob: float
+    image: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    prob: float,
+    mirror_classes: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     if rng.random() >= prob:
         return image, labels
-    return np.ascontiguousarray(image[:, ::-1]), flip_labels(labels, image.shape[1])
+    flipped = np.ascontiguousarray(image[:, ::-1])
+    return flipped, flip_labels(labels, image.shape[1], mirror_classes)
 
 
 def train_sample(
@@ -266,9 +274,17 @@ def train_sample(
         image, labels = warp_affine(image, labels, matrix, out_hw)
         if len(labels) and rng.random() < config.mixup_prob:
             image, labels = mixup(
-                image, labels, *load(int(rng.integers(0, num_images))), rng, config.mixup_scale
+                image,
+                labels,
+                *load(int(rng.integers(0, num_images))),
+                rng,
+                config.mixup_scale,
+                config.mirror_classes,
             )
     image = augment_hsv(image, rng, config.hsv_gains)
-    image, labels = random_flip(image, labels, rng, config.flip_prob)
+    image, labels = random_flip(image, labels, rng, config.flip_prob, config.mirror_classes)
+    # Boxes reaching past the image (annotation slack, the mosaic's edges) would teach the
+    # model to predict outside it, and a centre off the anchor grid cannot be assigned.
+    labels = clip_boxes(labels, *image.shape[:2])
     image, labels = letterbox(image, labels, out_hw)
     return image, drop_small_boxes(labels)

@@ -1,27 +1,32 @@
-"""Training data: synthetic-scene layout on disk or the same scenes rendered on the fly; batching.
+"""Training batches: augmented samples built in ``DataLoader`` worker processes.
 
-Both sources give ``(bgr uint8 image, labels (N, 5) float32 x1, y1, x2, y2,
-class_id)``. ``GeneratedScenes(count, seed)`` renders exactly the images
-``python -m yolox_ros synthetic --out DIR --count N --seed S`` writes (without
-the JPEG compression). See ``yolox_ros.datasets.synthetic`` for the layout.
+Every sample is keyed by ``(epoch, position, image index)`` and draws its
+randomness from ``(seed, epoch, position)`` alone, so a run gives the same
+batches whatever the number of workers and after a resume.
+
+A source is anything with ``class_names``, ``len()`` and ``load(i) -> (bgr
+uint8 image, labels (N, 5) float32 x1, y1, x2, y2, class_id)``: the readers of
+``yolox_ros.datasets`` return such datasets.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
-from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.training.augment import AugmentConfig, train_sample
 
 MAX_LABELS = 120  # per image, as the reference
 
+SampleKey = tuple[int, int, int]  # epoch, position in the epoch, image index
 
-class SceneSource(Protocol):
+
+class ImageSource(Protocol):
     class_names: tuple[str, ...]
 
     def __len__(self) -> int: ...
@@ -29,74 +34,29 @@ class SceneSource(Protocol):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-class GeneratedScenes:
-    """``count`` synthetic scenes rendered on demand (scene ``i`` is always the same image)."""
+class CachedSource:
+    """Decodes every image of ``source`` once and keeps it in memory (read-only arrays).
 
-    class_names = CLASS_NAMES
+    Built before the loader's workers start, so they share the pages instead of
+    each holding a copy.
+    """
 
-    def __init__(self, count: int, seed: int, width: int = 640, height: int = 480) -> None:
-        if count < 1:
-            raise ValueError(f"count must be >= 1, got {count}")
-        self.count, self.seed, self.width, self.height = count, seed, width, height
-
-    def __len__(self) -> int:
-        return self.count
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image, boxes, class_ids = render_scene(scene_rng(self.seed, index), self.width, self.height)
-        return image, np.concatenate([boxes, class_ids[:, None].astype(np.float32)], axis=1)
-
-
-class SceneDirectory:
-    """A dataset in the synthetic layout: ``classes.txt``, ``images/*``, ``labels/<stem>.txt``."""
-
-    def __init__(self, root: str | Path) -> None:
-        root = Path(root)
-        classes_file = root / "classes.txt"
-        if not classes_file.is_file():
-            raise FileNotFoundError(
-                f"dataset {root}: missing classes.txt (one class name per line)"
-            )
-        self.class_names = tuple(
-            line.strip() for line in classes_file.read_text().splitlines() if line.strip()
-        )
-        self.images = sorted(
-            p for p in (root / "images").glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-        )
-        if not self.images:
-            raise FileNotFoundError(f"dataset {root}: no .jpg/.png images in {root / 'images'}")
-        self.labels_dir = root / "labels"
+    def __init__(self, source: ImageSource) -> None:
+        self.class_names = source.class_names
+        self._items = [source.load(index) for index in range(len(source))]
+        for image, labels in self._items:
+            image.flags.writeable = False
+            labels.flags.writeable = False
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self._items)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        path = self.images[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read image {path}")
-        return image, self._read_labels(self.labels_dir / f"{path.stem}.txt")
+        return self._items[index]
 
-    def _read_labels(self, path: Path) -> np.ndarray:
-        if not path.is_file():
-            return np.zeros((0, 5), np.float32)
-        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-        try:
-            values = np.array([[float(v) for v in row] for row in rows], np.float32).reshape(-1, 5)
-        except ValueError as exc:
-            raise ValueError(
-                f"{path}: each line must be 'class_id x1 y1 x2 y2', got {rows!r}"
-            ) from exc
-        class_ids = values[:, 0]
-        if np.any(
-            (class_ids < 0)
-            | (class_ids >= len(self.class_names))
-            | (class_ids != np.round(class_ids))
-        ):
-            raise ValueError(
-                f"{path}: class ids must be integers in 0..{len(self.class_names) - 1}"
-            )
-        return np.concatenate([values[:, 1:5], values[:, 0:1]], axis=1)
+    @property
+    def nbytes(self) -> int:
+        return sum(image.nbytes for image, _ in self._items)
 
 
 def labels_to_targets(labels: np.ndarray, max_labels: int = MAX_LABELS) -> np.ndarray:
@@ -109,33 +69,111 @@ def labels_to_targets(labels: np.ndarray, max_labels: int = MAX_LABELS) -> np.nd
     return targets
 
 
-class TrainBatches:
-    """Augmented batches; sample ``slot`` of ``iteration`` always gets the same randomness."""
+class AugmentedSamples(Dataset):
+    """Sample ``(epoch, position, index)``: image ``index`` augmented, as CHW float32 + targets.
+
+    Epochs before ``strong_until`` use mosaic/affine/mixup; later ones only HSV,
+    flip and letterbox (the reference's no-augmentation tail).
+    """
 
     def __init__(
-        self, source: SceneSource, input_hw: tuple[int, int], config: AugmentConfig, seed: int
+        self,
+        source: ImageSource,
+        input_hw: tuple[int, int],
+        config: AugmentConfig,
+        seed: int,
+        strong_until: int,
     ) -> None:
-        self.source, self.input_hw, self.config, self.seed = source, input_hw, config, seed
+        self.source, self.input_hw, self.config = source, input_hw, config
+        self.seed, self.strong_until = seed, strong_until
 
-    def epoch_order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch, 1]).permutation(len(self.source))
+    def __len__(self) -> int:
+        return len(self.source)
 
-    def batch(
-        self, indices: np.ndarray, iteration: int, strong: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images [B, 3, H, W] float32 BGR 0..255 and targets [B, MAX_LABELS, 5]."""
-        images, targets = [], []
-        for slot, index in enumerate(indices):
-            rng = np.random.default_rng([self.seed, iteration, slot, 2])
-            image, labels = train_sample(
-                self.source.load,
-                int(index),
-                self.input_hw,
-                self.config,
-                rng,
-                len(self.source),
-                strong,
-            )
-            images.append(image.transpose(2, 0, 1))
-            targets.append(labels_to_targets(labels))
-        return torch.from_numpy(np.stack(images)).float(), torch.from_numpy(np.stack(targets))
+    def __getitem__(self, key: SampleKey) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, position, index = key
+        rng = np.random.default_rng([self.seed, epoch, position, 2])
+        image, labels = train_sample(
+            self.source.load,
+            index,
+            self.input_hw,
+            self.config,
+            rng,
+            len(self.source),
+            epoch < self.strong_until,
+        )
+        chw = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+        return chw, torch.from_numpy(labels_to_targets(labels))
+
+
+class EpochBatches:
+    """Batches of sample keys for epochs ``start..end - 1`` (the last partial batch dropped).
+
+    ``groups`` lists the image indices of each group (copies of one frame):
+    an epoch takes one member of every group, drawn anew each epoch, so
+    augmented copies add variety without multiplying the epoch's length.
+    """
+
+    def __init__(
+        self, groups: Sequence[Sequence[int]], batch_size: int, seed: int, start: int, end: int
+    ) -> None:
+        self.groups = [np.asarray(group, np.int64) for group in groups]
+        self.batch_size, self.seed, self.start, self.end = batch_size, seed, start, end
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.groups) // self.batch_size
+
+    def epoch_images(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        members = np.array([group[rng.integers(len(group))] for group in self.groups])
+        return members[rng.permutation(len(members))]
+
+    def __len__(self) -> int:
+        return (self.end - self.start) * self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[list[SampleKey]]:
+        size = self.batch_size
+        for epoch in range(self.start, self.end):
+            images = self.epoch_images(epoch)
+            for first in range(0, self.batches_per_epoch * size, size):
+                yield [
+                    (epoch, position, int(images[position]))
+                    for position in range(first, first + size)
+                ]
+
+
+def indices_by_group(names: Sequence[str]) -> list[list[int]]:
+    """Image indices grouped by their group name, groups in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for index, name in enumerate(names):
+        groups.setdefault(name, []).append(index)
+    return list(groups.values())
+
+
+def _one_opencv_thread(worker_id: int) -> None:
+    # Samples carry their own random generators, so workers need no seeding; one OpenCV
+    # thread each keeps the workers from fighting over the cores.
+    cv2.setNumThreads(1)
+
+
+def batch_loader(
+    samples: AugmentedSamples, batches: EpochBatches, workers: int, pin_memory: bool
+) -> DataLoader:
+    """Batches ``[B, 3, H, W]`` float32 BGR 0..255 and targets ``[B, MAX_LABELS, 5]``.
+
+    With workers, they stay alive across epochs and work ahead of the training step.
+    """
+    if workers:
+        # OpenCV's thread pool does not survive fork: a worker forked from a process whose
+        # pool has run deadlocks in its first OpenCV call. One thread here has no pool.
+        cv2.setNumThreads(1)
+    return DataLoader(
+        samples,
+        batch_sampler=batches,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        worker_init_fn=_one_opencv_thread if workers else None,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers else None,
+    )

@@ -59,16 +59,20 @@ def simota_assign(
     """
     num_anchors, num_classes = cls_logits.shape
     num_gt = gt_boxes.shape[0]
+    nothing = Assignment(
+        foreground=torch.zeros(num_anchors, dtype=torch.bool, device=pred_boxes.device),
+        matched_gt=torch.zeros(0, dtype=torch.int64, device=pred_boxes.device),
+        matched_iou=torch.zeros(0, dtype=pred_boxes.dtype, device=pred_boxes.device),
+    )
     if num_gt == 0:
-        return Assignment(
-            foreground=torch.zeros(num_anchors, dtype=torch.bool, device=pred_boxes.device),
-            matched_gt=torch.zeros(0, dtype=torch.int64, device=pred_boxes.device),
-            matched_iou=torch.zeros(0, dtype=pred_boxes.dtype, device=pred_boxes.device),
-        )
+        return nothing
     half_size = CENTER_RADIUS * anchor_strides.float()[None, :]
     offsets = (anchor_centers.float()[None, :, :] - gt_boxes.float()[:, None, :2]).abs()
     in_center = (offsets[..., 0] < half_size) & (offsets[..., 1] < half_size)  # (G, A)
     candidates = in_center.any(dim=0).nonzero().squeeze(1)  # (K,)
+    if candidates.numel() == 0:
+        # Every box lies off the anchor grid (centre outside the input): nothing to learn.
+        return nothing
     in_center = in_center[:, candidates]
 
     ious = iou_cxcywh(gt_boxes.float()[:, None, :], pred_boxes.float()[candidates][None, :, :])
@@ -101,7 +105,8 @@ def _dynamic_k_matching(cost: torch.Tensor, ious: torch.Tensor) -> torch.Tensor:
     """(G, K) bool: each gt's ``k`` cheapest anchors; a contested anchor goes to its cheapest gt."""
     top_count = min(TOP_IOUS_FOR_K, ious.shape[1])
     top_ious, _ = torch.topk(ious, top_count, dim=1)
-    dynamic_ks = top_ious.sum(dim=1).int().clamp(min=1)
+    # A box may have fewer candidates than its k (a box mostly off the grid).
+    dynamic_ks = top_ious.sum(dim=1).int().clamp(min=1, max=cost.shape[1])
     matching = torch.zeros_like(cost, dtype=torch.bool)
     for gt, k in enumerate(dynamic_ks.tolist()):
         _, cheapest = torch.topk(cost[gt], k, largest=False)

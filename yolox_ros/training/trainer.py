@@ -1,15 +1,17 @@
-"""The YOLOX training loop (reference section 6), checkpoints and evaluation on a held-out set.
+"""The YOLOX training loop (reference section 6), checkpoints and COCO evaluation.
 
 SGD (momentum 0.9, Nesterov), weight decay on conv/linear weights only,
-``lr = 0.01 / 64 * batch`` under the ``yoloxwarmcos`` schedule, EMA of the
+``lr = 0.01 / 64 * batch`` (``--lr`` sets the 0.01) under the ``yoloxwarmcos`` schedule, EMA of the
 weights, a new square input size every 10 iterations, and in the last
 ``no_aug_epochs`` no mosaic/affine/mixup but the L1 loss. Evaluation and
-checkpoints use the EMA weights.
+checkpoints use the EMA weights; the best checkpoint is the one with the best
+COCO AP@[.5:.95] on the validation split.
 
-Checkpoints (``last.pt`` every epoch, ``best.pt`` at the best mAP@0.5:0.95)::
+Checkpoints (``last.pt`` every epoch, ``best.pt`` at the best AP)::
 
     {"model": EMA state dict, "meta": {"model_name", "class_names", "input_size"},
-     "train_state": {"model", "optimizer", "ema_updates", "next_epoch", "best_map"}}
+     "train_state": {"model", "optimizer", "ema_updates", "next_epoch", "best_ap",
+                     "evals_without_gain", "epochs"}}
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,84 +30,43 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 from torch import nn
 
-from yolox_ros.model import YOLOX, build_model, canonical_name, standard_input_size
+from yolox_ros.core.settings import CONF_THRESHOLD
+from yolox_ros.datasets import (
+    DetectionDataset,
+    group_names,
+    open_dataset,
+    select_classes,
+    split_by_group,
+)
+from yolox_ros.datasets.metrics import CocoMetrics, evaluate_predictions
+from yolox_ros.datasets.records import DatasetError
+from yolox_ros.errors import ConfigError
+from yolox_ros.model import YOLOX, build_model, load_weights, read_checkpoint
 from yolox_ros.model.export import export_onnx
 from yolox_ros.training.augment import AugmentConfig
-from yolox_ros.training.batches import GeneratedScenes, SceneDirectory, SceneSource, TrainBatches
+from yolox_ros.training.batches import (
+    AugmentedSamples,
+    CachedSource,
+    EpochBatches,
+    batch_loader,
+    indices_by_group,
+)
+from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.ema import ModelEMA
-from yolox_ros.training.evaluate import ImageResult, MeanAP, mean_average_precision, predict
+from yolox_ros.training.evaluate import predict
 from yolox_ros.training.loss import yolox_loss
+from yolox_ros.training.progress import Progress
+from yolox_ros.training.report import plot_curves, sample_sheet
 from yolox_ros.training.schedule import WarmCosineSchedule
 
-LR_PER_IMAGE = 0.01 / 64
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 MULTISCALE_INTERVAL = 10  # iterations between input-size changes
-VAL_SEED_OFFSET = 1_000_003  # the synthetic validation scenes never equal training scenes
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved as ``config.json`` in the output directory."""
-
-    output: Path
-    model_name: str = "nano"
-    data: str = "synthetic"  # a dataset directory or "synthetic" (rendered on the fly)
-    val: str = "synthetic"
-    epochs: int = 300
-    batch_size: int = 64
-    train_size: int | None = None  # square training size; default the model's standard size
-    test_size: int | None = None  # evaluation / export size; default the model's standard size
-    # min, max training size (multiples of 32); None: the official range
-    multiscale: tuple[int, int] | None = None
-    warmup_epochs: int = 5
-    no_aug_epochs: int = 15
-    flip_prob: float = 0.5
-    synthetic_train_count: int = 10000
-    synthetic_val_count: int = 200
-    seed: int = 0
-    eval_interval: int = 10
-    log_interval: int = 20
-    resume: bool = False
-    class_names: tuple[str, ...] = field(default_factory=tuple)  # filled from the data
-
-    def __post_init__(self) -> None:
-        self.model_name = canonical_name(self.model_name)
-        standard = standard_input_size(self.model_name)[0]
-        self.train_size = self.train_size or standard
-        self.test_size = self.test_size or standard
-        if self.multiscale is None:
-            # Official: nano/tiny draw 320..640; larger models input +- 160.
-            low, high = (
-                (320, 640)
-                if self.model_name in ("nano", "tiny")
-                else (self.train_size - 160, self.train_size + 160)
-            )
-            self.multiscale = (low, high)
-        sizes = (self.train_size, self.test_size, *self.multiscale)
-        if any(s <= 0 or s % 32 for s in sizes) or self.multiscale[0] > self.multiscale[1]:
-            raise ValueError(
-                f"sizes must be positive multiples of 32 and multiscale min <= max, got {sizes}"
-            )
-        if self.batch_size < 1 or self.epochs < 1:
-            raise ValueError(
-                f"batch size and epochs must be >= 1, got {self.batch_size}, {self.epochs}"
-            )
-        if self.warmup_epochs < 0 or self.no_aug_epochs < 0 or self.eval_interval < 1:
-            raise ValueError(
-                f"warmup_epochs and no_aug_epochs must be >= 0 and eval_interval >= 1, got "
-                f"{self.warmup_epochs}, {self.no_aug_epochs}, {self.eval_interval}"
-            )
-        if not self.warmup_epochs + self.no_aug_epochs < self.epochs:
-            raise ValueError(
-                f"warmup_epochs ({self.warmup_epochs}) + no_aug_epochs ({self.no_aug_epochs}) "
-                f"must be fewer than epochs ({self.epochs}); "
-                "for short runs set --warmup-epochs and --no-aug-epochs"
-            )
-
-
-def open_source(spec: str, count: int, seed: int) -> SceneSource:
-    return GeneratedScenes(count, seed) if spec == "synthetic" else SceneDirectory(spec)
+# A time budget plans the epochs on the first epoch's duration, with this much to spare
+# for evaluations and the export.
+BUDGET_MARGIN = 1.15
+SHEET_IMAGES = 16
+SHEET_CONF = CONF_THRESHOLD.default  # show what the node would publish
 
 
 def optimizer_for(model: nn.Module, lr: float) -> torch.optim.SGD:
@@ -148,24 +110,43 @@ def resize_batch(
     return images, targets
 
 
-def load_val_set(config: TrainConfig) -> tuple[list[np.ndarray], list[ImageResult]]:
-    source = open_source(config.val, config.synthetic_val_count, config.seed + VAL_SEED_OFFSET)
-    images, truths = [], []
-    for index in range(len(source)):
-        image, labels = source.load(index)
-        images.append(image)
-        truths.append(ImageResult(labels[:, :4], labels[:, 4].astype(np.int64)))
-    # Without ground truth the mAP is NaN, no epoch is ever best and the export has no best.pt.
-    if not any(len(truth.boxes) for truth in truths):
-        raise ValueError(f"validation set {config.val!r} has no labelled boxes")
-    return images, truths
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU")
+    return torch.device(name)
 
 
-def evaluate_model(
-    model: YOLOX, images: list[np.ndarray], truths: list[ImageResult], test_size: int
-) -> MeanAP:
-    predictions = predict(model, images, (test_size, test_size))
-    return mean_average_precision(predictions, truths, model.head.num_classes)
+@dataclass(frozen=True)
+class Splits:
+    train: DetectionDataset
+    val: DetectionDataset
+
+
+def load_splits(config: TrainConfig) -> Splits:
+    """The training and validation datasets of ``config``, with its class selection applied."""
+    data = open_dataset(config.data, config.data_format)
+    if config.val:
+        train, val = data, open_dataset(config.val, config.data_format, split="val")
+    else:
+        train, val = split_by_group(data, config.val_fraction, config.group_pattern, config.seed)
+    if config.classes:
+        train, val = select_classes(train, config.classes), select_classes(val, config.classes)
+    if train.class_names != val.class_names:
+        raise DatasetError(
+            f"{config.val}: classes {list(val.class_names)} differ from the training data's "
+            f"{list(train.class_names)}"
+        )
+    if not any(len(record.boxes) for record in val.records):
+        # Without ground truth the AP is undefined and no checkpoint is ever the best.
+        raise DatasetError(f"{config.val or config.data}: the validation split has no boxes")
+    if len(train) < config.batch_size:
+        raise DatasetError(
+            f"{config.data}: {len(train)} training images are fewer than a batch "
+            f"({config.batch_size})"
+        )
+    return Splits(train, val)
 
 
 def save_atomically(content: dict, path: Path) -> None:
@@ -182,12 +163,14 @@ class TrainState:
     model: YOLOX
     optimizer: torch.optim.SGD
     ema: ModelEMA
+    epochs: int
     next_epoch: int = 0
-    best_map: float = -1.0
+    best_ap: float = -1.0
+    evals_without_gain: int = 0
 
     def checkpoint(self, config: TrainConfig, with_train_state: bool) -> dict:
         content = {
-            "model": self.ema.ema.state_dict(),
+            "model": {k: v.cpu() for k, v in self.ema.ema.state_dict().items()},
             "meta": {
                 "model_name": config.model_name,
                 "class_names": list(config.class_names),
@@ -200,127 +183,250 @@ class TrainState:
                 "optimizer": self.optimizer.state_dict(),
                 "ema_updates": self.ema.updates,
                 "next_epoch": self.next_epoch,
-                "best_map": self.best_map,
+                "best_ap": self.best_ap,
+                "evals_without_gain": self.evals_without_gain,
+                "epochs": self.epochs,
             }
         return content
 
 
-def initial_state(config: TrainConfig, log: Callable[[str], None]) -> TrainState:
-    """A fresh model, or the state saved in ``last.pt`` when resuming."""
+def check_output(config: TrainConfig) -> None:
+    """A new run never mixes its files with an earlier run's; a resume needs that run."""
+    last = config.output / "last.pt"
+    if config.resume and not last.is_file():
+        raise ConfigError(f"cannot resume: {last} does not exist")
+    if not config.resume and last.exists():
+        raise ConfigError(
+            f"{config.output} already holds a run (last.pt): pass --resume to continue it, "
+            "or choose another --output"
+        )
+
+
+def initial_state(
+    config: TrainConfig, device: torch.device, log: Callable[[str], None]
+) -> TrainState:
+    """A fresh model (optionally from ``init`` weights), or the state of ``last.pt`` on resume."""
     model = build_model(config.model_name, len(config.class_names))
-    model.train()
-    optimizer = optimizer_for(model, LR_PER_IMAGE * config.batch_size)
+    if config.init and not config.resume:
+        report = load_weights(model, read_checkpoint(config.init).state_dict)
+        log(f"initialised from {config.init}: {report.summary()}")
+    model.to(device).train()
+    optimizer = optimizer_for(model, config.batch_lr)
     if not config.resume:
-        return TrainState(model, optimizer, ModelEMA(model))
+        return TrainState(model, optimizer, ModelEMA(model), config.epochs)
     last_path = config.output / "last.pt"
-    if not last_path.is_file():
-        raise FileNotFoundError(f"cannot resume: {last_path} does not exist")
-    saved = torch.load(last_path, map_location="cpu", weights_only=True)
+    saved = torch.load(last_path, map_location=device, weights_only=True)
+    saved_names = tuple(saved["meta"]["class_names"])
+    if saved_names != config.class_names:
+        raise ConfigError(
+            f"cannot resume {last_path}: it was trained on classes {list(saved_names)}, "
+            f"the data now has {list(config.class_names)}"
+        )
     train_state = saved["train_state"]
     model.load_state_dict(train_state["model"])
     optimizer.load_state_dict(train_state["optimizer"])
     ema = ModelEMA(model, updates=train_state["ema_updates"])
     ema.ema.load_state_dict(saved["model"])
     log(f"resumed from {last_path} at epoch {train_state['next_epoch'] + 1}")
-    return TrainState(model, optimizer, ema, train_state["next_epoch"], train_state["best_map"])
+    return TrainState(
+        model,
+        optimizer,
+        ema,
+        train_state["epochs"],
+        train_state["next_epoch"],
+        train_state["best_ap"],
+        train_state["evals_without_gain"],
+    )
 
 
-def train_epoch(
-    config: TrainConfig,
-    state: TrainState,
-    batches: TrainBatches,
-    schedule: WarmCosineSchedule,
-    epoch: int,
-    log: Callable[[str], None],
-) -> None:
-    strong = epoch < config.epochs - config.no_aug_epochs
-    iters_per_epoch = len(batches.source) // config.batch_size
-    order = batches.epoch_order(epoch)
-    start = time.time()
-    for step in range(iters_per_epoch):
-        iteration = epoch * iters_per_epoch + step
-        lr = schedule.lr(iteration)
-        for group in state.optimizer.param_groups:
-            group["lr"] = lr
-        indices = order[step * config.batch_size : (step + 1) * config.batch_size]
-        images, targets = batches.batch(indices, iteration, strong)
-        images, targets = resize_batch(images, targets, multiscale_size(config, iteration))
-        terms = yolox_loss(state.model(images), targets, state.model.head.strides, not strong)
-        values = terms.values()
-        if not math.isfinite(values["total"]):
-            raise FloatingPointError(f"loss became {values['total']} at iteration {iteration}")
-        state.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
-        state.optimizer.step()
-        state.ema.update(state.model)
-        if step % config.log_interval == 0 or step == iters_per_epoch - 1:
-            log(
-                f"epoch {epoch + 1}/{config.epochs} iter {step + 1}/{iters_per_epoch} "
-                f"size {images.shape[2]} lr {lr:.5f} loss {values['total']:.3f} "
-                f"(iou {values['iou']:.3f} obj {values['obj']:.3f} cls {values['cls']:.3f} "
-                f"l1 {values['l1']:.3f}) fg/gt {terms.num_fg / max(terms.num_gt, 1):.1f} "
-                f"{(time.time() - start) / (step + 1):.2f} s/iter"
+def evaluate(model: YOLOX, val: DetectionDataset, test_size: int) -> CocoMetrics:
+    return evaluate_predictions(val, predict(model, val, (test_size, test_size)))
+
+
+def planned_epochs(config: TrainConfig, epoch_seconds: float, elapsed: float) -> int:
+    """Total epochs that fit ``time_budget_s`` at ``epoch_seconds`` each (at least the tails)."""
+    fitting = int((config.time_budget_s - elapsed) / (epoch_seconds * BUDGET_MARGIN))
+    return max(config.warmup_epochs + config.no_aug_epochs + 1, 1 + fitting)
+
+
+class Trainer:
+    """One run: data, model, schedule and the loop; ``run()`` returns the exported ONNX path."""
+
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] = print) -> None:
+        self.config, self.log = config, log
+        check_output(config)
+        torch.manual_seed(config.seed)
+        self.device = resolve_device(config.device)
+        self.splits = load_splits(config)
+        config.class_names = self.splits.train.class_names
+        self.mirror = mirror_classes(config.flip_pairs, config.class_names)
+        self.state = initial_state(config, self.device, log)
+        train = self.splits.train
+        self.groups = (
+            indices_by_group(group_names(train, config.group_pattern))
+            if config.one_copy_per_epoch
+            else [[index] for index in range(len(train))]
+        )
+        # Only a run that could start leaves files behind.
+        config.output.mkdir(parents=True, exist_ok=True)
+        config.save(config.output / "config.yaml")
+        self.progress = Progress(config.output, config.class_names, log)
+
+    def run(self) -> Path:
+        config, state = self.config, self.state
+        train = self.splits.train
+        source = CachedSource(train) if config.cache else train
+        augment = AugmentConfig.for_model(config.model_name, config.flip_prob, self.mirror)
+        self.log(
+            f"training {config.model_name} on {self.device}: {len(train)} images "
+            f"({len(self.groups)} per epoch), validating on {len(self.splits.val)}; "
+            f"classes {list(config.class_names)}"
+        )
+        start_time = time.monotonic()
+        stopped = False
+        while not stopped and state.next_epoch < state.epochs:
+            stopped = self._train_until(source, augment, start_time)
+        self.progress.close()
+        return self._export()
+
+    def _schedule(self, batches_per_epoch: int) -> WarmCosineSchedule:
+        config = self.config
+        return WarmCosineSchedule.from_epochs(
+            config.batch_lr,
+            batches_per_epoch,
+            self.state.epochs,
+            config.warmup_epochs,
+            config.no_aug_epochs,
+        )
+
+    def _train_until(self, source, augment: AugmentConfig, start_time: float) -> bool:
+        """Train from ``next_epoch`` on; returns True on early stop.
+
+        Returns False, with ``state.epochs`` changed, when a time budget re-planned the run
+        after its first epoch (the loader is then rebuilt for the new length).
+        """
+        config, state = self.config, self.state
+        batches = EpochBatches(
+            self.groups, config.batch_size, config.seed, state.next_epoch, state.epochs
+        )
+        samples = AugmentedSamples(
+            source,
+            (config.train_size, config.train_size),
+            augment,
+            config.seed,
+            state.epochs - config.no_aug_epochs,
+        )
+        loader = batch_loader(samples, batches, config.workers, self.device.type == "cuda")
+        per_epoch = batches.batches_per_epoch
+        schedule = self._schedule(per_epoch)
+        progress = self.progress
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if config.amp and self.device.type == "cuda"
+            else nullcontext()
+        )
+        steady_start = time.monotonic()
+        for step, (images, targets) in enumerate(loader):
+            epoch, in_epoch = divmod(step, per_epoch)
+            epoch += batches.start
+            iteration = epoch * per_epoch + in_epoch
+            if in_epoch == 0:
+                progress.begin_epoch(epoch, state.epochs, per_epoch)
+            lr = schedule.lr(iteration)
+            for group in state.optimizer.param_groups:
+                group["lr"] = lr
+            images = images.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            images, targets = resize_batch(images, targets, multiscale_size(config, iteration))
+            with autocast:
+                outputs = state.model(images)
+            strong = epoch < state.epochs - config.no_aug_epochs
+            outputs = [output.float() for output in outputs]
+            terms = yolox_loss(outputs, targets, state.model.head.strides, not strong)
+            state.optimizer.zero_grad(set_to_none=True)
+            terms.total.backward()
+            state.optimizer.step()
+            state.ema.update(state.model)
+            progress.step(iteration, images.shape[0], images.shape[2], lr, terms)
+            if in_epoch == 0:
+                steady_start = time.monotonic()
+            if not math.isfinite(progress.last_total):
+                raise FloatingPointError(f"loss {progress.last_total} at iteration {iteration}")
+            if in_epoch < per_epoch - 1:
+                continue
+            state.next_epoch = epoch + 1
+            stop = self._end_epoch(epoch)
+            save_atomically(state.checkpoint(config, True), config.output / "last.pt")
+            if stop:
+                return True
+            if config.time_budget_s and epoch == batches.start == 0:
+                # Timed from the second batch on: the first pays for starting the workers
+                # and warming up the device, once per run.
+                steady = time.monotonic() - steady_start
+                epoch_seconds = steady * per_epoch / max(per_epoch - 1, 1)
+                epochs = planned_epochs(config, epoch_seconds, time.monotonic() - start_time)
+                if epochs != state.epochs:
+                    self.log(
+                        f"time budget {config.time_budget_s:.0f} s: {epochs} epochs "
+                        f"of {epoch_seconds:.1f} s"
+                    )
+                    state.epochs = config.epochs = epochs
+                    config.save(config.output / "config.yaml")
+                    return False
+        return False
+
+    def _end_epoch(self, epoch: int) -> bool:
+        """Evaluate when due, keep the best checkpoint; True when early stopping ends the run."""
+        config, state = self.config, self.state
+        in_no_aug_tail = epoch >= state.epochs - config.no_aug_epochs
+        is_last = epoch == state.epochs - 1
+        due = in_no_aug_tail or is_last or (epoch + 1) % config.eval_interval == 0
+        metrics = evaluate(state.ema.ema, self.splits.val, config.test_size) if due else None
+        self.progress.end_epoch(metrics)
+        if metrics is None:
+            return False
+        if metrics.ap > state.best_ap:
+            self.log(f"new best:\n{metrics.table(config.class_names)}")
+            state.best_ap, state.evals_without_gain = metrics.ap, 0
+            save_atomically(state.checkpoint(config, False), config.output / "best.pt")
+            with (config.output / "best_metrics.json").open("w") as out:
+                json.dump({"epoch": epoch + 1, **metrics.as_dict(config.class_names)}, out)
+            return False
+        state.evals_without_gain += 1
+        if config.patience and state.evals_without_gain >= config.patience:
+            self.log(
+                f"early stop after epoch {epoch + 1}: no AP gain in {config.patience} evaluations"
             )
+            return True
+        return False
+
+    def _export(self) -> Path:
+        config, state = self.config, self.state
+        best = torch.load(config.output / "best.pt", map_location=self.device, weights_only=True)
+        state.ema.ema.load_state_dict(best["model"])
+        onnx_path = export_onnx(
+            state.ema.ema,
+            config.output / "model.onnx",
+            class_names=config.class_names,
+            input_size=(config.test_size, config.test_size),
+            model_name=config.model_name,
+        )
+        self.log(f"exported {onnx_path} (best val AP@[.5:.95] {state.best_ap:.4f})")
+        self._report(state.ema.ema)
+        return onnx_path
+
+    def _report(self, best: YOLOX) -> None:
+        output, val = self.config.output, self.splits.val
+        if plot_curves(output / "metrics.jsonl", output / "curves.png"):
+            self.log(f"wrote {output / 'curves.png'}")
+        else:
+            self.log("no curves.png: matplotlib is not installed")
+        sample = val.subset(range(min(SHEET_IMAGES, len(val))))
+        size = (self.config.test_size, self.config.test_size)
+        sample_sheet(sample, predict(best, sample, size), output / "val_samples.jpg", SHEET_CONF)
+        self.log(f"wrote {output / 'val_samples.jpg'}")
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> Path:
     """Train, evaluate, checkpoint and export ``<output>/model.onnx``; returns that path."""
-    config.output.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)
-    source = open_source(config.data, config.synthetic_train_count, config.seed)
-    if len(source) < config.batch_size:
-        raise ValueError(
-            f"{len(source)} training images are fewer than a batch ({config.batch_size})"
-        )
-    config.class_names = tuple(source.class_names)
-    (config.output / "config.json").write_text(
-        json.dumps(asdict(config), default=str, indent=2) + "\n"
-    )
-    state = initial_state(config, log)
-    iters_per_epoch = len(source) // config.batch_size
-    schedule = WarmCosineSchedule.from_epochs(
-        LR_PER_IMAGE * config.batch_size,
-        iters_per_epoch,
-        config.epochs,
-        config.warmup_epochs,
-        config.no_aug_epochs,
-    )
-    augment = AugmentConfig.for_model(config.model_name, flip_prob=config.flip_prob)
-    batches = TrainBatches(source, (config.train_size, config.train_size), augment, config.seed)
-    val_images, val_truths = load_val_set(config)
-    log(
-        f"training {config.model_name} on {len(source)} images ({config.data}), "
-        f"{iters_per_epoch} iterations of {config.batch_size} per epoch, {config.epochs} epochs, "
-        f"validating on {len(val_images)} images"
-    )
-    best_path = config.output / "best.pt"
-    for epoch in range(state.next_epoch, config.epochs):
-        train_epoch(config, state, batches, schedule, epoch, log)
-        state.next_epoch = epoch + 1
-        # As the reference: evaluate every epoch once the augmentation is off.
-        in_no_aug_tail = epoch >= config.epochs - config.no_aug_epochs
-        is_last = epoch == config.epochs - 1
-        if in_no_aug_tail or is_last or (epoch + 1) % config.eval_interval == 0:
-            result = evaluate_model(state.ema.ema, val_images, val_truths, config.test_size)
-            log(
-                f"epoch {epoch + 1}: val mAP@0.5 {result.map50:.4f} "
-                f"mAP@0.5:0.95 {result.map50_95:.4f}"
-            )
-            with (config.output / "metrics.jsonl").open("a") as metrics:
-                metrics.write(json.dumps({"epoch": epoch + 1, **asdict(result)}) + "\n")
-            if result.map50_95 > state.best_map:
-                state.best_map = result.map50_95
-                save_atomically(state.checkpoint(config, with_train_state=False), best_path)
-        save_atomically(state.checkpoint(config, with_train_state=True), config.output / "last.pt")
-
-    best = torch.load(best_path, map_location="cpu", weights_only=True)
-    state.ema.ema.load_state_dict(best["model"])
-    onnx_path = export_onnx(
-        state.ema.ema,
-        config.output / "model.onnx",
-        class_names=config.class_names,
-        input_size=(config.test_size, config.test_size),
-        model_name=config.model_name,
-    )
-    log(f"exported {onnx_path} (best val mAP@0.5:0.95 {state.best_map:.4f})")
-    return onnx_path
+    return Trainer(config, log).run()

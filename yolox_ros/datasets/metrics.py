@@ -1,0 +1,198 @@
+"""Detection accuracy as every detection paper reports it: the COCO metrics of pycocotools.
+
+``evaluate_predictions`` scores boxes (in each image's pixels) against a
+dataset's ground truth and gives the standard 12 numbers plus AP per class;
+``recall_by_size`` says how many of the boxes a detector finds at its
+operating threshold, by object size. No torch: the ``eval`` command scores
+deployed models (ONNX and the other engines) with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from yolox_ros.core.postprocess import PostprocessSettings, iou_above
+from yolox_ros.datasets.coco import to_coco_dict
+from yolox_ros.datasets.records import DetectionDataset
+
+# As the official evaluator: keep almost everything, class-aware NMS at 0.65.
+EVAL_SETTINGS = PostprocessSettings(conf_threshold=0.01, nms_threshold=0.65, max_detections=300)
+STAT_NAMES = (
+    "AP @[.50:.95] all",
+    "AP @.50 all",
+    "AP @.75 all",
+    "AP @[.50:.95] small",
+    "AP @[.50:.95] medium",
+    "AP @[.50:.95] large",
+    "AR @[.50:.95] all, 1 det",
+    "AR @[.50:.95] all, 10 dets",
+    "AR @[.50:.95] all, 100 dets",
+    "AR @[.50:.95] small",
+    "AR @[.50:.95] medium",
+    "AR @[.50:.95] large",
+)
+
+
+@dataclass(frozen=True)
+class ImageDetections:
+    """One image's detections: boxes x1, y1, x2, y2 in its pixels, scores, class ids."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class CocoMetrics:
+    """The 12 COCO numbers (``stats``, order of ``STAT_NAMES``) and AP per class (NaN: no box)."""
+
+    stats: tuple[float, ...]
+    class_ap: tuple[float, ...]  # AP@[.5:.95]
+    class_ap50: tuple[float, ...]
+
+    @property
+    def ap(self) -> float:
+        return self.stats[0]
+
+    @property
+    def ap50(self) -> float:
+        return self.stats[1]
+
+    def table(self, class_names: Sequence[str]) -> str:
+        """The COCO summary and a per-class table, as plain text."""
+        lines = [
+            f"  {name:<28} {value:.4f}" for name, value in zip(STAT_NAMES, self.stats, strict=True)
+        ]
+        lines.append(f"  {'class':<20} {'AP@[.5:.95]':>12} {'AP@.5':>8}")
+        for name, ap, ap50 in zip(class_names, self.class_ap, self.class_ap50, strict=True):
+            lines.append(f"  {name:<20} {ap:>12.4f} {ap50:>8.4f}")
+        return "\n".join(lines)
+
+    def as_dict(self, class_names: Sequence[str]) -> dict[str, object]:
+        return {
+            "ap": self.ap,
+            "ap50": self.ap50,
+            "stats": list(self.stats),
+            "class_ap": dict(zip(class_names, self.class_ap, strict=True)),
+            "class_ap50": dict(zip(class_names, self.class_ap50, strict=True)),
+        }
+
+
+def _coco_results(
+    dataset: DetectionDataset, detections: Iterable[ImageDetections]
+) -> list[dict[str, object]]:
+    results = []
+    for record, found in zip(dataset.records, detections, strict=True):
+        for box, score, class_id in zip(found.boxes, found.scores, found.class_ids, strict=True):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            results.append(
+                {
+                    "image_id": record.image_id,
+                    "category_id": int(class_id) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": float(score),
+                }
+            )
+    return results
+
+
+def evaluate_predictions(
+    dataset: DetectionDataset, detections: Sequence[ImageDetections]
+) -> CocoMetrics:
+    """COCO metrics of ``detections`` (one per image of ``dataset``, in order)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if len(detections) != len(dataset):
+        raise ValueError(f"{len(detections)} detection lists for {len(dataset)} images")
+    num_classes = len(dataset.class_names)
+    results = _coco_results(dataset, detections)
+    if not results:
+        nan_if_empty = tuple(0.0 for _ in range(num_classes))
+        return CocoMetrics((0.0,) * len(STAT_NAMES), nan_if_empty, nan_if_empty)
+    # pycocotools prints its progress and tables; the caller decides what to show.
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = to_coco_dict(dataset)
+        truth.createIndex()
+        found = truth.loadRes(results)
+        evaluation = COCOeval(truth, found, "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    # precision[iou threshold, recall point, category, area range, max detections]
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]
+    class_ap, class_ap50 = [], []
+    for category in range(num_classes):
+        values = precision[:, :, category]
+        class_ap.append(float(values[values > -1].mean()) if (values > -1).any() else float("nan"))
+        at50 = values[0]
+        class_ap50.append(float(at50[at50 > -1].mean()) if (at50 > -1).any() else float("nan"))
+    return CocoMetrics(
+        tuple(float(v) for v in evaluation.stats), tuple(class_ap), tuple(class_ap50)
+    )
+
+
+# Longer-side limits in pixels of the size bins of ``recall_by_size``: under 16, 16-32, over 32.
+SIZE_BINS = (16.0, 32.0)
+
+
+@dataclass(frozen=True)
+class SizeRecall:
+    """Recall at IoU 0.5 of the boxes whose longer side is in ``[low, high)`` pixels."""
+
+    low: float
+    high: float
+    boxes: int
+    found: int
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.boxes if self.boxes else float("nan")
+
+    def label(self) -> str:
+        if self.low == 0:
+            return f"< {self.high:g} px"
+        return (
+            f">= {self.low:g} px" if self.high == float("inf") else f"{self.low:g}-{self.high:g} px"
+        )
+
+
+def recall_by_size(
+    dataset: DetectionDataset,
+    detections: Sequence[ImageDetections],
+    conf_threshold: float,
+    bins: Sequence[float] = SIZE_BINS,
+) -> list[SizeRecall]:
+    """Share of ground-truth boxes found (same class, IoU > 0.5, score >= threshold) by size.
+
+    Each detection finds at most one box, the best-scored detections first.
+    """
+    edges = [0.0, *bins, float("inf")]
+    totals, found = np.zeros(len(edges) - 1, int), np.zeros(len(edges) - 1, int)
+    for record, result in zip(dataset.records, detections, strict=True):
+        kept = result.scores >= conf_threshold
+        boxes, class_ids = result.boxes[kept], result.class_ids[kept]
+        order = np.argsort(-result.scores[kept], kind="stable")
+        hits = iou_above(boxes[order], record.boxes, 0.5)
+        hits &= class_ids[order][:, None] == record.class_ids[None, :]
+        taken = np.zeros(len(record.boxes), bool)
+        for row in hits:
+            free = np.flatnonzero(row & ~taken)
+            if free.size:
+                taken[free[0]] = True
+        sides = np.maximum(
+            record.boxes[:, 2] - record.boxes[:, 0], record.boxes[:, 3] - record.boxes[:, 1]
+        )
+        bin_of = np.searchsorted(edges, sides, side="right") - 1
+        np.add.at(totals, bin_of, 1)
+        np.add.at(found, bin_of[taken], 1)
+    return [
+        SizeRecall(edges[i], edges[i + 1], int(totals[i]), int(found[i]))
+        for i in range(len(edges) - 1)
+    ]

@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from yolox_ros.datasets.metrics import (
         EVAL_SETTINGS,
         ImageDetections,
+        best_operating_point,
         evaluate_predictions,
         recall_by_size,
     )
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             detections.append(ImageDetections(found.boxes, found.scores, found.class_ids))
         metrics = evaluate_predictions(dataset, detections)
         recalls = recall_by_size(dataset, detections, args.recall_at)
+        best = best_operating_point(dataset, detections)
     except (YoloxRosError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -100,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {bin_recall.label():<12} {bin_recall.found:>5} of {bin_recall.boxes:<5} "
             f"{bin_recall.recall:.3f}"
         )
+    print(
+        f"  best F1 {best.f1:.3f} at score >= {best.threshold:g} "
+        f"(precision {best.precision:.3f}, recall {best.recall:.3f}, IoU 0.5)"
+    )
     if args.json:
         figures = {
             "model": str(args.model),
@@ -108,6 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             **metrics.as_dict(dataset.class_names),
             "recall_at": args.recall_at,
             "recall_by_size": {r.label(): r.recall for r in recalls},
+            "best_f1": {
+                "threshold": best.threshold,
+                "precision": best.precision,
+                "recall": best.recall,
+                "f1": best.f1,
+            },
         }
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -18,7 +18,7 @@ import numpy as np
 
 from yolox_ros.core.postprocess import PostprocessSettings, iou_above
 from yolox_ros.datasets.coco import to_coco_dict
-from yolox_ros.datasets.records import DetectionDataset
+from yolox_ros.datasets.records import DetectionDataset, ImageRecord
 
 # As the official evaluator: keep almost everything, class-aware NMS at 0.65.
 EVAL_SETTINGS = PostprocessSettings(conf_threshold=0.01, nms_threshold=0.65, max_detections=300)
@@ -163,29 +163,43 @@ class SizeRecall:
         )
 
 
+def _found_boxes(
+    record: ImageRecord, result: ImageDetections, conf_threshold: float
+) -> tuple[np.ndarray, int]:
+    """Which boxes of ``record`` a detection at or above the threshold finds, and how many
+    detections are at or above it.
+
+    A box is found by a detection of its class with IoU > 0.5; each detection finds at
+    most one box, the best-scored detections first. Detections inside ignored regions
+    do not count as detections.
+    """
+    kept = result.scores >= conf_threshold
+    boxes, class_ids = result.boxes[kept], result.class_ids[kept]
+    order = np.argsort(-result.scores[kept], kind="stable")
+    hits = iou_above(boxes[order], record.boxes, 0.5)
+    hits &= class_ids[order][:, None] == record.class_ids[None, :]
+    taken = np.zeros(len(record.boxes), bool)
+    matched = np.zeros(len(order), bool)
+    for row, candidates in enumerate(hits):
+        free = np.flatnonzero(candidates & ~taken)
+        if free.size:
+            taken[free[0]] = True
+            matched[row] = True
+    in_ignored = iou_above(boxes[order], record.ignored, 0.0).any(axis=1)
+    return taken, int(np.count_nonzero(matched | ~in_ignored))
+
+
 def recall_by_size(
     dataset: DetectionDataset,
     detections: Sequence[ImageDetections],
     conf_threshold: float,
     bins: Sequence[float] = SIZE_BINS,
 ) -> list[SizeRecall]:
-    """Share of ground-truth boxes found (same class, IoU > 0.5, score >= threshold) by size.
-
-    Each detection finds at most one box, the best-scored detections first.
-    """
+    """Share of ground-truth boxes found at ``conf_threshold``, by longer side in pixels."""
     edges = [0.0, *bins, float("inf")]
     totals, found = np.zeros(len(edges) - 1, int), np.zeros(len(edges) - 1, int)
     for record, result in zip(dataset.records, detections, strict=True):
-        kept = result.scores >= conf_threshold
-        boxes, class_ids = result.boxes[kept], result.class_ids[kept]
-        order = np.argsort(-result.scores[kept], kind="stable")
-        hits = iou_above(boxes[order], record.boxes, 0.5)
-        hits &= class_ids[order][:, None] == record.class_ids[None, :]
-        taken = np.zeros(len(record.boxes), bool)
-        for row in hits:
-            free = np.flatnonzero(row & ~taken)
-            if free.size:
-                taken[free[0]] = True
+        taken, _ = _found_boxes(record, result, conf_threshold)
         sides = np.maximum(
             record.boxes[:, 2] - record.boxes[:, 0], record.boxes[:, 3] - record.boxes[:, 1]
         )
@@ -196,3 +210,36 @@ def recall_by_size(
         SizeRecall(edges[i], edges[i + 1], int(totals[i]), int(found[i]))
         for i in range(len(edges) - 1)
     ]
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Precision, recall and F1 (IoU 0.5) of the detections at or above ``threshold``."""
+
+    threshold: float
+    precision: float
+    recall: float
+
+    @property
+    def f1(self) -> float:
+        total = self.precision + self.recall
+        return 2 * self.precision * self.recall / total if total else 0.0
+
+
+def best_operating_point(
+    dataset: DetectionDataset,
+    detections: Sequence[ImageDetections],
+    thresholds: Sequence[float] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
+) -> OperatingPoint:
+    """The score threshold with the best F1: where a node should publish detections."""
+    boxes = sum(len(record.boxes) for record in dataset.records)
+    points = []
+    for threshold in thresholds:
+        found = published = 0
+        for record, result in zip(dataset.records, detections, strict=True):
+            taken, kept = _found_boxes(record, result, threshold)
+            found += int(taken.sum())
+            published += kept
+        precision = found / published if published else 0.0
+        points.append(OperatingPoint(float(threshold), precision, found / boxes if boxes else 0.0))
+    return max(points, key=lambda point: point.f1)

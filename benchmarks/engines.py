@@ -2,7 +2,7 @@
 
 Models (written to --work-dir):
 
-- nano: the shipped ``models/traffic_sign_nano.onnx``; its ncnn conversion and
+- nano: the shipped ``models/street_sign_nano.onnx``; its ncnn conversion and
   INT8 version (``yolox_ros.model.export.quantize_int8``, calibrated on 64 synthetic
   training scenes, seed 0); for torch, the golden test weights (same
   architecture, other weights: no AP for that row).
@@ -47,7 +47,7 @@ from yolox_ros.model import build_model, read_checkpoint
 from yolox_ros.model.export import export_ncnn, export_onnx, quantize_int8
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
 GOLDEN_WEIGHTS = REPO_ROOT / "test" / "data" / "yolox_nano_c7_bncal_state_dict.npz"
 VALIDATION_SEED = 1000003  # models/README.md: the trainer's validation scenes for --seed 0
 TRAINING_SEED = 0

@@ -43,7 +43,7 @@ from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.preprocess import LetterboxBuffers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
 GOLDEN_WEIGHTS = REPO_ROOT / "test" / "data" / "yolox_nano_c7_bncal_state_dict.npz"
 DEMO_FRAMES = REPO_ROOT / "data" / "demo_sequence"
 CLASS_NAMES = ["stop", "yield", "speed_limit", "no_entry", "pedestrian_crossing"]

@@ -1,6 +1,10 @@
-"""Launch traffic-sign detection: yolox_node with config/traffic_sign.yaml, rviz2 optionally.
+"""Launch traffic-sign detection: yolox_node with a shipped model and its config, rviz2 optionally.
 
 ros2 launch yolox_ros traffic_sign.launch.py image_topic:=/camera/image_raw rviz:=true
+ros2 launch yolox_ros traffic_sign.launch.py model:=street   # the synthetic street-sign model
+
+model:=via (default) runs models/track_sign_nano.onnx with config/traffic_sign.yaml;
+model:=street runs models/street_sign_nano.onnx with config/street_sign.yaml.
 """
 
 import os
@@ -14,9 +18,11 @@ from launch_ros.actions import Node
 
 SHARE = get_package_share_directory("yolox_ros")
 FORWARDED = (
-    "image_topic", "model_path", "backend", "device", "params_file", "namespace",
+    "image_topic", "model_path", "backend", "device", "namespace",
     "use_sim_time", "log_level", "respawn",
 )  # fmt: skip
+# The parameters file of each shipped model (it names the model file and its threshold).
+MODEL_CONFIGS = {"via": "traffic_sign.yaml", "street": "street_sign.yaml"}
 
 
 def _rviz(context):
@@ -43,6 +49,26 @@ def _rviz(context):
     ]
 
 
+def _detection(context):
+    """yolox.launch.py with the parameters file of the chosen model (or the one given)."""
+    model = LaunchConfiguration("model").perform(context).strip().lower()
+    if model not in MODEL_CONFIGS:
+        raise ValueError(
+            f"launch argument model must be one of {', '.join(MODEL_CONFIGS)}, got {model!r}"
+        )
+    params_file = LaunchConfiguration("params_file").perform(context) or os.path.join(
+        SHARE, "config", MODEL_CONFIGS[model]
+    )
+    arguments = {name: LaunchConfiguration(name) for name in FORWARDED}
+    arguments["params_file"] = params_file
+    return [
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(os.path.join(SHARE, "launch", "yolox.launch.py")),
+            launch_arguments=arguments.items(),
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
@@ -52,7 +78,7 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "model_path",
                 default_value="",
-                description="YOLOX ONNX model; empty: the shipped traffic_sign_nano.onnx",
+                description="YOLOX model file overriding the chosen model's; empty: none",
             ),
             DeclareLaunchArgument(
                 "backend", default_value="", description="onnxruntime, openvino or torch"
@@ -61,9 +87,14 @@ def generate_launch_description() -> LaunchDescription:
                 "device", default_value="", description="inference device, e.g. cpu or cuda"
             ),
             DeclareLaunchArgument(
+                "model",
+                default_value="via",
+                description="via (real VIA track photos) or street (synthetic street signs)",
+            ),
+            DeclareLaunchArgument(
                 "params_file",
-                default_value=os.path.join(SHARE, "config", "traffic_sign.yaml"),
-                description="node parameters (YAML)",
+                default_value="",
+                description="node parameters (YAML); empty: the chosen model's config file",
             ),
             DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
             DeclareLaunchArgument(
@@ -80,9 +111,6 @@ def generate_launch_description() -> LaunchDescription:
             ),
             # First: a bad rviz argument or a missing rviz2 stops the launch before the node starts.
             OpaqueFunction(function=_rviz),
-            IncludeLaunchDescription(
-                PythonLaunchDescriptionSource(os.path.join(SHARE, "launch", "yolox.launch.py")),
-                launch_arguments={name: LaunchConfiguration(name) for name in FORWARDED}.items(),
-            ),
+            OpaqueFunction(function=_detection),
         ]
     )

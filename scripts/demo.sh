@@ -32,8 +32,8 @@ if [ "$FRAMES" -eq 0 ]; then
   echo "demo: no images in $SEQUENCE" >&2
   exit 1
 fi
-if [ -z "$MODEL" ] && [ ! -f models/traffic_sign_nano.onnx ]; then
-  echo "demo: the shipped model models/traffic_sign_nano.onnx is missing; set MODEL=path/to/model.onnx" >&2
+if [ -z "$MODEL" ] && [ ! -f models/track_sign_nano.onnx ]; then
+  echo "demo: the shipped model models/track_sign_nano.onnx is missing; set MODEL=path/to/model.onnx" >&2
   exit 1
 fi
 rm -rf "$OUT"

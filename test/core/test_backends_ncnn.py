@@ -17,7 +17,7 @@ from yolox_ros.errors import BackendError, ModelLoadError
 pytest.importorskip("ncnn")
 pytest.importorskip("pnnx")
 
-SHIPPED = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
 DEMO_FRAMES = sorted((REPO_ROOT / "data" / "demo_sequence").glob("*.jpg"))[:4]
 BOX_TOLERANCE_PX = 0.5
 SCORE_TOLERANCE = 1e-3
@@ -70,7 +70,7 @@ def test_ncnn_detections_equal_onnxruntime_on_the_golden_image(golden_ncnn, data
 
 
 def test_ncnn_detections_equal_onnxruntime_with_the_shipped_model(tmp_path):
-    param = convert(SHIPPED, tmp_path / "traffic_sign_nano.param")
+    param = convert(SHIPPED, tmp_path / "street_sign_nano.param")
     frames = [cv2.imread(str(path)) for path in DEMO_FRAMES]
     expected = Detector(DetectorConfig(SHIPPED, num_threads=1)).detect_batch(frames)
     actual = Detector(DetectorConfig(param, backend="ncnn", num_threads=1)).detect_batch(frames)

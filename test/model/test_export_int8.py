@@ -14,7 +14,7 @@ from yolox_ros.core.detector import Detector, DetectorConfig
 
 pytest.importorskip("onnxruntime.quantization")
 
-SHIPPED = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
 FRAMES = sorted((REPO_ROOT / "data" / "demo_sequence").glob("*.jpg"))
 CALIBRATION, CHECKED = FRAMES[:4], FRAMES[4:10]
 

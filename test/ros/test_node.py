@@ -23,7 +23,7 @@ from rcl_interfaces.msg import SetParametersResult  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.serialization import serialize_message  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
-from support import DATA_DIR, REPO_ROOT  # noqa: E402
+from support import DATA_DIR  # noqa: E402
 from support.ros import (  # noqa: E402
     LATCHED,
     RELIABLE,
@@ -46,7 +46,6 @@ from yolox_ros.core.detector import Detector, DetectorConfig  # noqa: E402
 pytestmark = pytest.mark.ros
 
 MODEL = DATA_DIR / "yolox_nano_c7.onnx"
-TRAINED_MODEL = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
 # The random-weights model scores everything low: a tiny threshold gives it boxes to compare.
 LOW_THRESHOLD = 0.0002
 BASE_PARAMETERS = {"model_path": str(MODEL), "num_threads": 1, "conf_threshold": LOW_THRESHOLD}
@@ -423,9 +422,8 @@ def test_burst_of_frames_processes_the_latest_and_counts_the_dropped(
     assert values["backend"] == "onnxruntime" and "CPUExecutionProvider" in values["providers"]
 
 
-@pytest.mark.skipif(not TRAINED_MODEL.is_file(), reason="the trained model is not shipped yet")
-def test_default_model_is_the_shipped_traffic_sign_model(ros_env: dict[str, str]) -> None:
-    from yolox_ros.datasets.synthetic import CLASS_NAMES
+def test_default_model_is_the_shipped_via_traffic_sign_model(ros_env: dict[str, str]) -> None:
+    from yolox_ros.datasets.synthetic import TRACK_CLASS_NAMES as CLASS_NAMES
 
     with NodeHarness({"num_threads": 1}) as harness:
         labels = harness.subscribe(LabelInfo, "label_info", LATCHED)
@@ -433,7 +431,6 @@ def test_default_model_is_the_shipped_traffic_sign_model(ros_env: dict[str, str]
     assert tuple(c.class_name for c in label_info.class_map) == CLASS_NAMES
 
 
-@pytest.mark.skipif(not TRAINED_MODEL.is_file(), reason="the trained model is not shipped yet")
 @pytest.mark.parametrize(
     ("width", "height", "encoding", "row_padding"),
     [(640, 480, "bgr8", 0), (320, 240, "rgb8", 8), (1280, 720, "bgra8", 0)],
@@ -446,7 +443,8 @@ def test_sign_at_a_known_place_is_found_there_in_original_pixels(
     scale = width / 640
     box = np.array([300, 180, 380, 260]) * scale
     bgr, boxes, _ = render_scene(np.random.default_rng(7), width, height, signs=[(STOP, box)])
-    parameters = {"model_path": str(TRAINED_MODEL), "num_threads": 1, "conf_threshold": 0.3}
+    street_model = "package://yolox_ros/models/street_sign_nano.onnx"
+    parameters = {"model_path": street_model, "num_threads": 1, "conf_threshold": 0.3}
     with NodeHarness(parameters) as harness:
         results = harness.subscribe(Detection2DArray, "detections")
         images = harness.publisher(Image, "image_raw")

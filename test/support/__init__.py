@@ -13,4 +13,6 @@ from pathlib import Path
 TEST_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = TEST_DIR / "data"
 REPO_ROOT = TEST_DIR.parent
-SHIPPED_MODEL = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
+# The shipped models: the default (real VIA photos) and the synthetic street-sign one.
+VIA_MODEL = REPO_ROOT / "models" / "track_sign_nano.onnx"
+STREET_MODEL = REPO_ROOT / "models" / "street_sign_nano.onnx"

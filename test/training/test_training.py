@@ -10,7 +10,6 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
-from support import REPO_ROOT
 
 from yolox_ros.datasets import open_dataset
 from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
@@ -548,34 +547,6 @@ def test_init_from_an_official_checkpoint_with_another_class_count(
 
 
 # --------------------------------------------------------------------------- real runs
-SHIPPED_MODEL = REPO_ROOT / "models" / "traffic_sign_nano.onnx"
-
-
-def _iou(a, b) -> float:
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
-        0.0, min(a[3], b[3]) - max(a[1], b[1])
-    )
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / area
-
-
-@pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="models/traffic_sign_nano.onnx not built")
-@pytest.mark.parametrize("class_id", range(len(CLASS_NAMES)))
-def test_shipped_model_finds_a_sign_placed_at_a_known_box(class_id):
-    from yolox_ros.core.detector import Detector, DetectorConfig
-
-    detector = Detector(DetectorConfig(model_path=str(SHIPPED_MODEL), conf_threshold=0.3))
-    box = (260.0, 150.0, 340.0, 230.0) if class_id != 5 else (285.0, 130.0, 317.0, 210.0)
-    image, boxes, _ = render_scene(np.random.default_rng(100 + class_id), signs=[(class_id, box)])
-    detections = detector.detect(image)
-    matches = [
-        _iou(found, boxes[0])
-        for found, found_class in zip(detections.boxes, detections.class_ids, strict=True)
-        if found_class == class_id
-    ]
-    assert matches and max(matches) > 0.7, detections.to_dicts()
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Path):

@@ -24,12 +24,12 @@ from rclpy.parameter import Parameter
 from yolox_ros.core.detector import DetectorConfig
 from yolox_ros.core.settings import BACKEND_SETTINGS, DETECTION_SETTINGS, SettingSpec
 from yolox_ros.errors import ConfigError
-from yolox_ros.package_files import shipped_path
+from yolox_ros.package_files import resolve_package_url, shipped_path
 from yolox_ros.ros.image_conversion import MAX_IMAGE_PIXELS
 from yolox_ros.ros.messages import CLASS_ID_FORMATS
 from yolox_ros.ros.qos import INPUT_QUEUE_DEPTH
 
-DEFAULT_MODEL_FILE = "traffic_sign_nano.onnx"
+DEFAULT_MODEL_FILE = "track_sign_nano.onnx"
 TRANSPORTS = ("raw", "compressed")
 
 _T = Parameter.Type
@@ -51,7 +51,8 @@ _README_TYPES = {
 # fmt: off
 MODEL_PATH = SettingSpec(
     "model_path", "str", "",
-    f"YOLOX ONNX model (or .pth for backend torch); empty: the shipped {DEFAULT_MODEL_FILE}",
+    "YOLOX model file (ONNX, or .pth for backend torch), a path or package://<pkg>/<file>; "
+    f"empty: the shipped {DEFAULT_MODEL_FILE}",
 )
 CLASS_NAMES = SettingSpec(
     "class_names", "names", (),
@@ -192,9 +193,17 @@ class NodeSettings:
         """A validated copy with parameter values replaced (ConfigError when invalid)."""
         return dataclasses.replace(self, **_as_fields(changes))
 
+    def resolved_model_path(self) -> str:
+        if not self.model_path:
+            return str(default_model_path())
+        try:
+            return str(resolve_package_url(self.model_path))
+        except ValueError as exc:
+            raise ConfigError(f"model_path: {exc}") from exc
+
     def detector_config(self) -> DetectorConfig:
         return DetectorConfig(
-            model_path=self.model_path or str(default_model_path()),
+            model_path=self.resolved_model_path(),
             backend=self.backend,
             device=self.device,
             strict_device=self.strict_device,
@@ -272,7 +281,7 @@ def normalize_empty_lists(parameters: Sequence[Parameter]) -> list[Parameter]:
 
 
 def default_model_path() -> Path:
-    """The shipped traffic-sign model."""
+    """The shipped VIA traffic-sign model."""
     return shipped_path(f"models/{DEFAULT_MODEL_FILE}")
 
 

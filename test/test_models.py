@@ -1,0 +1,41 @@
+"""The models the package ships, as the node and the detect command load them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support import STREET_MODEL, VIA_MODEL
+
+from yolox_ros.core.detector import Detector, DetectorConfig
+from yolox_ros.core.postprocess import iou_above
+from yolox_ros.datasets.synthetic import CLASS_NAMES, TRACK_CLASS_NAMES, render_scene
+from yolox_ros.metadata import ModelMetadata
+
+
+def test_the_via_model_carries_the_via_classes_and_its_input_size():
+    detector = Detector(DetectorConfig(str(VIA_MODEL)))
+    assert detector.class_names == TRACK_CLASS_NAMES
+    assert detector.input_size == (512, 512)
+
+
+def test_the_street_model_carries_the_synthetic_street_classes():
+    assert Detector(DetectorConfig(str(STREET_MODEL))).class_names == CLASS_NAMES
+
+
+@pytest.mark.parametrize("class_id", range(len(CLASS_NAMES)))
+def test_street_model_finds_a_sign_placed_at_a_known_box(class_id):
+    detector = Detector(DetectorConfig(model_path=str(STREET_MODEL), conf_threshold=0.3))
+    box = (260.0, 150.0, 340.0, 230.0) if class_id != 5 else (285.0, 130.0, 317.0, 210.0)
+    image, boxes, _ = render_scene(np.random.default_rng(100 + class_id), signs=[(class_id, box)])
+    detections = detector.detect(image)
+    same_class = detections.boxes[detections.class_ids == class_id]
+    assert iou_above(same_class, boxes[:1], 0.7).any(), detections.to_dicts()
+
+
+def test_model_files_are_complete_onnx_with_metadata():
+    import onnx
+
+    for path in (VIA_MODEL, STREET_MODEL):
+        proto = onnx.load(str(path))
+        metadata = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+        assert metadata.model_name == "nano" and not metadata.decoded, path

@@ -3,10 +3,10 @@
     python scripts/via_splits.py --data ../shared/datasets/via_traffic_sign --out /tmp/via
 
 writes ``OUT/train.json`` and ``OUT/val.json`` (COCO) with their images copied
-to ``OUT/images/``, and ``OUT/heldout_all.json`` naming the original images:
+to ``OUT/images/``, and ``OUT/heldout/heldout_all.json`` naming the original images:
 
-- frames (Roboflow copies of one photo grouped, seed 0) are split 90/10 exactly
-  as ``python -m yolox_ros train --val-fraction 0.1`` does;
+- the 210 held-out frames (10 %; all Roboflow copies of one photo go together)
+  are those listed in ``models/via_traffic_sign_nano.heldout_frames.txt``;
 - ``train.json`` keeps at most ``--train-copies`` copies of each training frame
   and ``val.json`` one copy of each held-out frame, so that the copy fits the
   64 MiB that a GPU machine of this workplace receives;
@@ -22,12 +22,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from yolox_ros.datasets import DetectionDataset, group_names, open_dataset, split_by_group
+from yolox_ros.datasets import DetectionDataset, group_names, open_dataset
 from yolox_ros.datasets.coco import write_coco
 from yolox_ros.training.batches import indices_by_group
 
-SEED = 0
-VAL_FRACTION = 0.1
+HELDOUT_FRAMES = (
+    Path(__file__).resolve().parent.parent / "models" / ("via_traffic_sign_nano.heldout_frames.txt")
+)
 
 
 def first_copies(dataset: DetectionDataset, copies: int) -> DetectionDataset:
@@ -45,7 +46,10 @@ def main() -> int:
     parser.add_argument("--train-copies", type=int, default=2)
     args = parser.parse_args()
     data = open_dataset(args.data)
-    train, val = split_by_group(data, VAL_FRACTION, None, SEED)
+    heldout = set(HELDOUT_FRAMES.read_text().split())
+    frames = group_names(data)
+    train = data.subset([i for i, frame in enumerate(frames) if frame not in heldout])
+    val = data.subset([i for i, frame in enumerate(frames) if frame in heldout])
     train_part, val_part = first_copies(train, args.train_copies), first_copies(val, 1)
     images = args.out / "images"
     images.mkdir(parents=True, exist_ok=True)

@@ -253,9 +253,9 @@ def _record(
         width=width,
         height=height,
         image_id=image_id,
-        boxes=np.array(boxes, np.float32).reshape(-1, 4),
-        class_ids=np.array(classes, np.int64),
-        ignored=np.array(unique_ignored, np.float32).reshape(-1, 4),
+        boxes=boxes,
+        class_ids=classes,
+        ignored=unique_ignored,
     )
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from yolox_ros.datasets.image_header import image_file_size
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, checked_box
 from yolox_ros.errors import ConfigError
@@ -156,8 +154,8 @@ def _record(image_id: int, image: Path, class_count: int) -> ImageRecord:
         width=width,
         height=height,
         image_id=image_id,
-        boxes=np.array(boxes, np.float32).reshape(-1, 4),
-        class_ids=np.array(class_ids, np.int64),
+        boxes=boxes,
+        class_ids=class_ids,
     )
 
 

@@ -201,3 +201,16 @@ def test_nms_matches_plain_greedy_nms_on_many_boxes(count):
     expected = greedy_reference(boxes, scores, 0.45)
     assert nms(boxes.astype(np.float32), scores, 0.45, 1000).tolist() == expected
     assert nms(boxes.astype(np.float32), scores, 0.45, 7).tolist() == expected[:7]
+
+
+def test_non_finite_boxes_are_not_detections():
+    output = np.zeros((3, 7), np.float32)
+    output[:, 4] = 0.9  # objectness
+    output[:, 5] = 0.9  # class 0
+    output[0, :4] = [50, 50, 20, 20]
+    output[1, :4] = [np.inf, 50, 20, 20]
+    output[2, :4] = [60, 60, np.nan, 10]
+    settings = PostprocessSettings(conf_threshold=0.1)
+    boxes, scores, class_ids = select_detections(output, (416, 416), True, settings)
+    np.testing.assert_allclose(boxes, [[40, 40, 60, 60]])
+    assert np.isfinite(scores).all() and class_ids.tolist() == [0]

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from yolox_ros.core.settings import CLASS_AGNOSTIC, CONF_THRESHOLD, MAX_DETECTIONS, NMS_THRESHOLD
 from yolox_ros.metadata import DEFAULT_STRIDES
 
 BOX_COLUMNS = slice(0, 4)
@@ -157,10 +158,10 @@ def batched_nms(
 class PostprocessSettings:
     """Thresholds applied to every frame; replaced as a whole when a parameter changes."""
 
-    conf_threshold: float = 0.3
-    nms_threshold: float = 0.45
-    class_agnostic: bool = False
-    max_detections: int = 100
+    conf_threshold: float = CONF_THRESHOLD.default
+    nms_threshold: float = NMS_THRESHOLD.default
+    class_agnostic: bool = CLASS_AGNOSTIC.default
+    max_detections: int = MAX_DETECTIONS.default
     class_mask: np.ndarray | None = None  # (C,) bool: classes to keep; None keeps all
 
 
@@ -195,6 +196,11 @@ def select_detections(
         grid, stride_column = anchor_grid(input_size, strides)
         raw_boxes = decode_boxes(raw_boxes, grid[candidates], stride_column[candidates])
     boxes = cxcywh_to_xyxy(raw_boxes)
+    # A diverging model (early training, a broken export) can produce inf/NaN boxes: they
+    # are no detections, and would poison the class offsets of the NMS.
+    finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
+    if not finite.all():
+        boxes, scores, class_ids = boxes[finite], scores[finite], class_ids[finite]
     if settings.class_agnostic:
         keep = nms(boxes, scores, settings.nms_threshold, settings.max_detections)
     else:

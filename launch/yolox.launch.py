@@ -21,8 +21,11 @@ SHARE = get_package_share_directory("yolox_ros")
 OPTIONAL_PARAMETERS = ("model_path", "backend", "device")
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 LARGE_IMAGES_PROFILE = os.path.join(SHARE, "config", "fastdds_large_images.xml")
-# Fast DDS 2.x (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted) the second.
+# Fast DDS 2.x (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted on) the second, and
+# warns at every start that the first is deprecated: it is left out where ROS_DISTRO
+# names a Fast DDS 3 distribution.
 PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+FAST_DDS_3_DISTROS = ("kilted", "rolling")
 
 
 def flag(context, name):
@@ -45,7 +48,10 @@ def _detection_node(context):
     parameters.append({**overrides, "use_sim_time": flag(context, "use_sim_time")})
     # A profiles file the user chose wins; otherwise both Fast DDS generations get ours.
     chosen = next((os.environ[v] for v in PROFILE_VARIABLES if os.environ.get(v)), None)
-    profiles = {variable: chosen or LARGE_IMAGES_PROFILE for variable in PROFILE_VARIABLES}
+    variables = PROFILE_VARIABLES
+    if os.environ.get("ROS_DISTRO") in FAST_DDS_3_DISTROS:
+        variables = variables[1:]
+    profiles = {variable: chosen or LARGE_IMAGES_PROFILE for variable in variables}
     lifecycle = flag(context, "lifecycle")
     return [
         Node(

@@ -22,10 +22,14 @@ MODEL=${MODEL:-}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( $$ % 100 + 1 ))}
 export PYTHONUNBUFFERED=1
-# Large images need a bigger shared-memory segment. Fast DDS 2.x (Humble, Jazzy) reads
-# the first variable, Fast DDS 3 (Kilted) the second; a profiles file already chosen wins.
+# Large images need a bigger shared-memory segment; a profiles file already chosen wins.
+# Fast DDS 3 (Kilted on) reads FASTDDS_DEFAULT_PROFILES_FILE; Fast DDS 2.x (Humble, Jazzy)
+# reads FASTRTPS_DEFAULT_PROFILES_FILE, which Fast DDS 3 warns about at every start: it is
+# set only when the environment's Fast DDS is 2.x.
 PROFILES=${FASTDDS_DEFAULT_PROFILES_FILE:-${FASTRTPS_DEFAULT_PROFILES_FILE:-$ROOT/config/fastdds_large_images.xml}}
-export FASTDDS_DEFAULT_PROFILES_FILE=$PROFILES FASTRTPS_DEFAULT_PROFILES_FILE=$PROFILES
+export FASTDDS_DEFAULT_PROFILES_FILE=$PROFILES
+FASTDDS_MAJOR=$("$PY" -c 'import importlib.metadata as m; print(m.version("ros-fastdds").split(".")[0])' 2>/dev/null || echo 2)
+if [ "$FASTDDS_MAJOR" -lt 3 ]; then export FASTRTPS_DEFAULT_PROFILES_FILE=$PROFILES; fi
 
 FRAMES=$(find "$SEQUENCE" -maxdepth 1 -iregex '.*\.\(jpg\|jpeg\|png\|bmp\)' | wc -l)
 if [ "$FRAMES" -eq 0 ]; then

@@ -1,4 +1,4 @@
-"""The pixel size a JPEG or PNG declares in its header, read without decoding.
+"""The pixel size a JPEG, PNG or BMP declares in its header, read without decoding.
 
 A few bytes can declare 30000x30000 pixels; decoding them allocates gigabytes.
 Reading the header first lets a receiver refuse such a frame for the cost of a
@@ -11,6 +11,8 @@ import struct
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
+BMP_START = b"BM"
+_BMP_INFO_HEADER_MIN = 40  # BITMAPINFOHEADER; the older 12-byte core header is not read
 # Start-of-frame markers (they carry the size): every SOFn except DHT (C4), JPG (C8), DAC (CC).
 _JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # Markers that stand alone, without a length: TEM, RST0..RST7.
@@ -19,12 +21,26 @@ _JPEG_SCAN_START, _JPEG_END = 0xDA, 0xD9
 
 
 def declared_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` declared by a JPEG or PNG header; None if there is none to read."""
+    """``(width, height)`` declared by a JPEG, PNG or BMP header; None if there is none to read.
+
+    The stored size: a JPEG's EXIF orientation is not applied.
+    """
     if data.startswith(PNG_SIGNATURE):
         return _png_size(data)
     if data.startswith(JPEG_START):
         return _jpeg_size(data)
+    if data.startswith(BMP_START):
+        return _bmp_size(data)
     return None
+
+
+def _bmp_size(data: bytes) -> tuple[int, int] | None:
+    # File header (14 bytes), then the info header: its size, width, height (int32,
+    # negative for rows stored top-down).
+    if len(data) < 26 or struct.unpack_from("<I", data, 14)[0] < _BMP_INFO_HEADER_MIN:
+        return None
+    width, height = struct.unpack_from("<ii", data, 18)
+    return (width, abs(height)) if width > 0 else None
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:

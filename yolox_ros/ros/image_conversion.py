@@ -147,10 +147,10 @@ def compressed_msg_to_bgr(msg: CompressedImage, max_pixels: int = MAX_IMAGE_PIXE
         raise InvalidFrameError("empty compressed image: no data", CAUSE_CORRUPT)
     size = declared_size(data)
     if size is None:
-        # Other codecs OpenCV could decode are refused too: their size is not checked.
+        # Codecs whose header is not read are refused: their size could not be checked.
         raise InvalidFrameError(
             f"cannot decode {image_format or 'compressed'} image of {len(data)} bytes: "
-            "no readable JPEG or PNG header",
+            "no readable JPEG, PNG or BMP header",
             CAUSE_CORRUPT,
         )
     _check_pixel_count(*size, max_pixels)

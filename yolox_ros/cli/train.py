@@ -2,6 +2,7 @@
 
     python -m yolox_ros train --data DATASET --model nano --epochs 300 --output runs/nano
     python -m yolox_ros train --config runs/nano/config.yaml        # the same run again
+    torchrun --nproc_per_node 4 -m yolox_ros train --data DATASET --output runs/nano  # 4 GPUs
 
 DATASET is a COCO JSON file (or a folder with annotations/*.json), a Pascal VOC
 folder or a YOLO data.yaml; the format is detected. Without --val, a fraction of
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolox_ros.errors import YoloxRosError
+from yolox_ros.errors import ConfigError
 
 
 def _size_range(text: str) -> tuple[int, int]:
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--patience", type=int, help="early stop after N evaluations without gain (0: never)")
     add("--device", help="auto (default), cpu, cuda or cuda:N")
     add("--amp", action="store_true", help="bfloat16 forward pass on CUDA")
+    add("--sync-bn", action="store_true", help="under torchrun: SyncBatchNorm across the GPUs")
     add("--workers", type=int, help="data-loading processes (default 2)")
     add("--cache", action="store_true", help="keep the decoded training images in RAM")
     add("--time-budget", dest="time_budget_s", type=float, help="seconds: plan epochs to fit")
@@ -87,21 +89,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from yolox_ros.training.config import TrainConfig
+    from yolox_ros.training.distributed import USER_ERRORS, PeerError, session
     from yolox_ros.training.trainer import train
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     config_path = args.pop("config", None)
-    try:
+
+    def read_config() -> TrainConfig:
         if config_path is not None:
-            config = TrainConfig.load(config_path, **args)
-        elif "data" not in args or "output" not in args:
-            print("error: --data and --output are required (or --config)", file=sys.stderr)
-            return 2
-        else:
-            config = TrainConfig(**args)
-        train(config, log=lambda line: print(line, flush=True))
-    except (YoloxRosError, ValueError, FileNotFoundError) as exc:
+            return TrainConfig.load(config_path, **args)
+        if "data" not in args or "output" not in args:
+            raise ConfigError("--data and --output are required (or --config)")
+        return TrainConfig(**args)
+
+    try:
+        # Under torchrun, every process runs this; a user error on any gives one line (rank 0's).
+        with session() as world:
+            config = world.agree(read_config)
+            train(config, log=lambda line: print(line, flush=True), world=world)
+    except PeerError:
+        return 2  # rank 0 reports it
+    except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -47,6 +47,7 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without AP gain; 0: never
     device: str = "auto"
     amp: bool = False  # bfloat16 forward pass on CUDA
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the whole batch (CUDA)
     workers: int = 2  # data-loading processes; 0: in the training process
     cache: bool = False  # decode every training image once and keep it in RAM
     time_budget_s: float = 0.0  # plan the epochs to fit this after the first; 0: off

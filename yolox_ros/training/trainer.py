@@ -52,6 +52,7 @@ from yolox_ros.training.batches import (
     indices_by_group,
 )
 from yolox_ros.training.config import TrainConfig, mirror_classes
+from yolox_ros.training.distributed import SINGLE, SilentProgress, World
 from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.evaluate import predict
 from yolox_ros.training.loss import yolox_loss
@@ -250,13 +251,35 @@ def planned_epochs(config: TrainConfig, epoch_seconds: float, elapsed: float) ->
 
 
 class Trainer:
-    """One run: data, model, schedule and the loop; ``run()`` returns the exported ONNX path."""
+    """One run: data, model, schedule and the loop; ``run()`` returns the exported ONNX path.
 
-    def __init__(self, config: TrainConfig, log: Callable[[str], None] = print) -> None:
-        self.config, self.log = config, log
+    Under ``torchrun``, ``world`` places this process among the ranks (see ``distributed``).
+    """
+
+    def __init__(
+        self, config: TrainConfig, log: Callable[[str], None] = print, world: World = SINGLE
+    ) -> None:
+        self.config, self.world = config, world
+        self.log = log if world.is_main else _silent
+        # Every rank checks its setup before any leaves files or waits on the others.
+        world.agree(self._set_up)
+        # Only a run that could start leaves files behind.
+        if world.is_main:
+            config.output.mkdir(parents=True, exist_ok=True)
+            config.save(config.output / "config.yaml")
+        self.progress = (
+            Progress(config.output, config.class_names, self.log)
+            if world.is_main
+            else SilentProgress()
+        )
+
+    def _set_up(self) -> None:
+        config, log = self.config, self.log
         check_output(config)
         torch.manual_seed(config.seed)
-        self.device = resolve_device(config.device)
+        self.device = self.world.check(
+            config.batch_size, resolve_device(config.device), config.sync_bn
+        )
         self.splits = load_splits(config)
         config.class_names = self.splits.train.class_names
         self.mirror = mirror_classes(config.flip_pairs, config.class_names)
@@ -267,10 +290,6 @@ class Trainer:
             if config.one_copy_per_epoch
             else [[index] for index in range(len(train))]
         )
-        # Only a run that could start leaves files behind.
-        config.output.mkdir(parents=True, exist_ok=True)
-        config.save(config.output / "config.yaml")
-        self.progress = Progress(config.output, config.class_names, log)
 
     def run(self) -> Path:
         config, state = self.config, self.state
@@ -282,11 +301,15 @@ class Trainer:
             f"({len(self.groups)} per epoch), validating on {len(self.splits.val)}; "
             f"classes {list(config.class_names)}"
         )
+        # After the agreed set-up: wrapping is a collective (rank 0's weights go to all).
+        self.forward_model = self.world.wrap(state.model, config.sync_bn)
         start_time = time.monotonic()
         stopped = False
         while not stopped and state.next_epoch < state.epochs:
             stopped = self._train_until(source, augment, start_time)
         self.progress.close()
+        if not self.world.is_main:
+            return config.output / "model.onnx"  # rank 0 writes it
         return self._export()
 
     def _schedule(self, batches_per_epoch: int) -> WarmCosineSchedule:
@@ -305,7 +328,7 @@ class Trainer:
         Returns False, with ``state.epochs`` changed, when a time budget re-planned the run
         after its first epoch (the loader is then rebuilt for the new length).
         """
-        config, state = self.config, self.state
+        config, state, world = self.config, self.state, self.world
         batches = EpochBatches(
             self.groups, config.batch_size, config.seed, state.next_epoch, state.epochs
         )
@@ -316,7 +339,9 @@ class Trainer:
             config.seed,
             state.epochs - config.no_aug_epochs,
         )
-        loader = batch_loader(samples, batches, config.workers, self.device.type == "cuda")
+        loader = batch_loader(
+            samples, world.share(batches), config.workers, self.device.type == "cuda"
+        )
         per_epoch = batches.batches_per_epoch
         schedule = self._schedule(per_epoch)
         progress = self.progress
@@ -339,15 +364,16 @@ class Trainer:
             targets = targets.to(self.device, non_blocking=True)
             images, targets = resize_batch(images, targets, multiscale_size(config, iteration))
             with autocast:
-                outputs = state.model(images)
+                outputs = self.forward_model(images)
             strong = epoch < state.epochs - config.no_aug_epochs
             outputs = [output.float() for output in outputs]
             terms = yolox_loss(outputs, targets, state.model.head.strides, not strong)
+            loss, terms = world.global_loss(terms)
             state.optimizer.zero_grad(set_to_none=True)
-            terms.total.backward()
+            loss.backward()
             state.optimizer.step()
             state.ema.update(state.model)
-            progress.step(iteration, images.shape[0], images.shape[2], lr, terms)
+            progress.step(iteration, images.shape[0] * world.size, images.shape[2], lr, terms)
             if in_epoch == 0:
                 steady_start = time.monotonic()
             if not math.isfinite(progress.last_total):
@@ -355,8 +381,10 @@ class Trainer:
             if in_epoch < per_epoch - 1:
                 continue
             state.next_epoch = epoch + 1
-            stop = self._end_epoch(epoch)
-            save_atomically(state.checkpoint(config, True), config.output / "last.pt")
+            # Rank 0 evaluates; every rank follows its decision.
+            stop = world.decide(self._end_epoch(epoch) if world.is_main else False)
+            if world.is_main:
+                save_atomically(state.checkpoint(config, True), config.output / "last.pt")
             if stop:
                 return True
             if config.time_budget_s and epoch == batches.start == 0:
@@ -364,14 +392,17 @@ class Trainer:
                 # and warming up the device, once per run.
                 steady = time.monotonic() - steady_start
                 epoch_seconds = steady * per_epoch / max(per_epoch - 1, 1)
-                epochs = planned_epochs(config, epoch_seconds, time.monotonic() - start_time)
+                elapsed = time.monotonic() - start_time
+                # Ranks time themselves apart: rank 0's plan is the run's.
+                epochs = world.decide(planned_epochs(config, epoch_seconds, elapsed))
                 if epochs != state.epochs:
                     self.log(
                         f"time budget {config.time_budget_s:.0f} s: {epochs} epochs "
                         f"of {epoch_seconds:.1f} s"
                     )
                     state.epochs = config.epochs = epochs
-                    config.save(config.output / "config.yaml")
+                    if world.is_main:
+                        config.save(config.output / "config.yaml")
                     return False
         return False
 
@@ -427,6 +458,10 @@ class Trainer:
         self.log(f"wrote {output / 'val_samples.jpg'}")
 
 
-def train(config: TrainConfig, log: Callable[[str], None] = print) -> Path:
+def _silent(line: str) -> None:
+    pass
+
+
+def train(config: TrainConfig, log: Callable[[str], None] = print, world: World = SINGLE) -> Path:
     """Train, evaluate, checkpoint and export ``<output>/model.onnx``; returns that path."""
-    return Trainer(config, log).run()
+    return Trainer(config, log, world).run()

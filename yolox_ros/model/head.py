@@ -8,11 +8,31 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from yolox_ros.metadata import DEFAULT_STRIDES
 from yolox_ros.model.blocks import BaseConv, spatial_conv
 
-STRIDES = (8, 16, 32)
+STRIDES = DEFAULT_STRIDES
 # Initial foreground probability of the objectness and class outputs (focal-loss style prior).
 PRIOR_PROB = 0.01
+
+
+def anchor_points(
+    level_shapes: Sequence[tuple[int, int]],
+    strides: Sequence[int],
+    device: torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid cell ``(x, y)`` (N, 2) and stride (N,) of every anchor, in the head's output order.
+
+    Anchors are ordered level by level, row-major within a level.
+    """
+    grids, anchor_strides = [], []
+    for (height, width), stride in zip(level_shapes, strides, strict=True):
+        ys, xs = torch.meshgrid(
+            torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij"
+        )
+        grids.append(torch.stack((xs, ys), dim=2).reshape(-1, 2))
+        anchor_strides.append(torch.full((height * width,), stride, device=device))
+    return torch.cat(grids).float(), torch.cat(anchor_strides).float()
 
 
 def decode_boxes(
@@ -20,20 +40,10 @@ def decode_boxes(
 ) -> torch.Tensor:
     """Turn (tx, ty, tw, th) of flattened predictions [B, N, 5+C] into (cx, cy, w, h) pixels.
 
-    Anchors are ordered level by level, row-major within a level; an anchor at
-    grid cell (x, y) of stride s decodes to cx = (tx + x) s, w = exp(tw) s.
+    An anchor at grid cell (x, y) of stride s decodes to cx = (tx + x) s, w = exp(tw) s.
     """
-    device = predictions.device
-    grids = []
-    anchor_strides = []
-    for (height, width), stride in zip(level_shapes, strides, strict=True):
-        ys, xs = torch.meshgrid(
-            torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij"
-        )
-        grids.append(torch.stack((xs, ys), dim=2).reshape(1, -1, 2))
-        anchor_strides.append(torch.full((1, height * width, 1), stride, device=device))
-    grid = torch.cat(grids, dim=1).to(predictions.dtype)
-    stride = torch.cat(anchor_strides, dim=1).to(predictions.dtype)
+    grid, stride = anchor_points(level_shapes, strides, predictions.device)
+    grid, stride = grid.to(predictions.dtype), stride.to(predictions.dtype)[:, None]
     centers = (predictions[..., 0:2] + grid) * stride
     sizes = torch.exp(predictions[..., 2:4]) * stride
     return torch.cat((centers, sizes, predictions[..., 4:]), dim=-1)

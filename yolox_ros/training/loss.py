@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 
-from yolox_ros.model import decode_boxes
+from yolox_ros.model.head import anchor_points, decode_boxes
 from yolox_ros.training.box_ops import iou_cxcywh
 from yolox_ros.training.simota import simota_assign
 
@@ -40,22 +40,6 @@ class LossTerms:
             name: float(getattr(self, name).detach())
             for name in ("total", "iou", "obj", "cls", "l1")
         }
-
-
-def anchor_points(
-    level_shapes: Sequence[tuple[int, int]],
-    strides: Sequence[int],
-    device: torch.device | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grid cell ``(x, y)`` (N, 2) and stride (N,) of every anchor, in the head's output order."""
-    grids, anchor_strides = [], []
-    for (height, width), stride in zip(level_shapes, strides, strict=True):
-        ys, xs = torch.meshgrid(
-            torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij"
-        )
-        grids.append(torch.stack((xs, ys), dim=2).reshape(-1, 2))
-        anchor_strides.append(torch.full((height * width,), stride, device=device))
-    return torch.cat(grids).float(), torch.cat(anchor_strides).float()
 
 
 def yolox_loss(

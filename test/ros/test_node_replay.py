@@ -17,6 +17,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from support import REPO_ROOT  # noqa: E402
 from support.ros import RosProbe, as_parameters, image_from_msg, wait_until  # noqa: E402
 
+from yolox_ros.core.image_header import IMAGE_SUFFIXES  # noqa: E402
 from yolox_ros.ros.replay import ImageReplay  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -62,4 +63,4 @@ def test_replay_without_images_exits_with_one_line(ros_env: dict[str, str], tmp_
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "image_replay" in line
-    assert line.endswith(f"no images (.jpg, .jpeg, .png, .bmp) in {tmp_path}")
+    assert line.endswith(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {tmp_path}")

@@ -24,6 +24,7 @@ import numpy as np
 from yolox_ros.core.annotate import draw_detections
 from yolox_ros.core.detections import Detections
 from yolox_ros.core.detector import Detector, DetectorConfig
+from yolox_ros.core.image_header import IMAGE_SUFFIXES, is_image_file
 from yolox_ros.core.settings import (
     BACKEND,
     CLASS_AGNOSTIC,
@@ -38,18 +39,6 @@ from yolox_ros.core.settings import (
 from yolox_ros.errors import YoloxRosError
 
 PROG = "python -m yolox_ros detect"
-IMAGE_EXTENSIONS = {
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".bmp",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".ppm",
-    ".pgm",
-    ".pnm",
-}
 VIDEO_FOURCC = "mp4v"
 DEFAULT_FPS = 30.0
 
@@ -97,9 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _image_files(directory: Path) -> list[Path]:
-    return sorted(
-        p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    return sorted(p for p in directory.iterdir() if p.is_file() and is_image_file(p))
 
 
 def _report(
@@ -196,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if source.is_dir():
         images = _image_files(source)
         if not images:
-            return fail(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in directory {source}")
+            return fail(f"no images ({', '.join(IMAGE_SUFFIXES)}) in directory {source}")
     if args.save_dir is not None:
         if args.save_dir.exists() and not args.save_dir.is_dir():
             return fail(f"--save-dir {args.save_dir} exists and is not a directory")
@@ -224,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if source.is_dir():
         all_read = _detect_images(detector, images, args)
-    elif source.suffix.lower() in IMAGE_EXTENSIONS:
+    elif is_image_file(source):
         all_read = _detect_images(detector, [source], args)
     else:
         all_read = _detect_video(detector, source, args)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from yolox_ros.datasets.image_header import image_file_size
+from yolox_ros.core.image_header import image_file_size
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, checked_box
 from yolox_ros.errors import ConfigError
 

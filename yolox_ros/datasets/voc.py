@@ -30,10 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from yolox_ros.datasets.image_header import image_file_size
+from yolox_ros.core.image_header import IMAGE_SUFFIXES, image_file_size
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, checked_box
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CLASS_LIST_FILES = ("classes.txt", "labels.txt")
 
 
@@ -153,7 +152,7 @@ def _xml_root(xml_file: Path) -> ET.Element:
 def _image_file(xml_file: Path, filename: str | None, image_dir: Path) -> Path:
     """The image of ``xml_file``: its ``<filename>``, else its stem with an image extension."""
     candidates = [image_dir / filename.strip()] if filename and filename.strip() else []
-    candidates += [image_dir / (xml_file.stem + ext) for ext in IMAGE_EXTENSIONS]
+    candidates += [image_dir / (xml_file.stem + ext) for ext in IMAGE_SUFFIXES]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -21,11 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yolox_ros.datasets.image_header import image_file_size
+from yolox_ros.core.image_header import image_file_size, is_image_file
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, checked_box
 from yolox_ros.errors import ConfigError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 DATA_YAML_NAMES = ("data.yaml", "data.yml")
 
 
@@ -101,7 +100,7 @@ def _split_images(entries: Any, root: Path, yaml_path: Path, split: str) -> list
     for entry in entries if isinstance(entries, list) else [entries]:
         location = _resolve(str(entry), root)
         if location.is_dir():
-            images += sorted(p for p in location.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            images += sorted(p for p in location.rglob("*") if is_image_file(p))
         elif location.is_file() and location.suffix.lower() == ".txt":
             images += _listed_images(location)
         else:

@@ -18,12 +18,12 @@ from rclpy.task import Future
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from yolox_ros.core.image_header import IMAGE_SUFFIXES, is_image_file
 from yolox_ros.errors import ConfigError
 from yolox_ros.package_files import shipped_path
 from yolox_ros.ros.image_conversion import bgr_to_image_msg
 from yolox_ros.ros.runner import run_node
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DEMO_SEQUENCE = "data/demo_sequence"
 UNREADABLE_LOG_PERIOD_S = 5.0
 # Reliable, so that best-effort and reliable subscribers both match.
@@ -35,7 +35,7 @@ def image_files(directory: Path) -> list[Path]:
     """The images of ``directory`` in name order; ConfigError if there are none."""
     if not directory.is_dir():
         raise ConfigError(f"image directory not found: {directory}")
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in directory.iterdir() if is_image_file(p))
     if not files:
         raise ConfigError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
     return files

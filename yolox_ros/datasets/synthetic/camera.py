@@ -72,3 +72,32 @@ def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     cv2.line(kernel, start, end, 1.0, 4, cv2.LINE_AA)
     kernel = cv2.resize(kernel, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def drive_camera(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The model car's camera during a drive, milder than ``small_camera``: the signs stay
+    readable. Exposure and colour cast, dark corners, a short motion streak (at most 3 px per
+    320 px of width), sensor noise and JPEG artefacts."""
+    height, width = image.shape[:2]
+    gain = rng.uniform(0.8, 1.25)
+    cast = rng.uniform(0.94, 1.06, 3)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    radius = ((xs / width - 0.5) ** 2 + (ys / height - 0.5) ** 2) * 4  # 2 at the corners
+    vignette = 1 - rng.uniform(0.05, 0.3) * (radius / 2) ** 2
+    image = image * (gain * cast).astype(np.float32) * vignette[..., None]
+    length = rng.uniform(0, 3) * width / 320
+    if length >= 1:
+        angle = rng.uniform(-0.3, 0.3)
+        size = 2 * int(np.ceil(length / 2)) + 1
+        kernel = np.zeros((size * 4, size * 4), np.float32)  # drawn 4x larger: sub-pixel streak
+        centre, dx, dy = size * 2, 2 * length * np.cos(angle), 2 * length * np.sin(angle)
+        start = (round(centre - dx), round(centre - dy))
+        end = (round(centre + dx), round(centre + dy))
+        cv2.line(kernel, start, end, 1.0, 4, cv2.LINE_AA)
+        kernel = cv2.resize(kernel, (size, size), interpolation=cv2.INTER_AREA)
+        image = cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    image = image + rng.normal(0, rng.uniform(1, 5), image.shape).astype(np.float32)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    quality = int(rng.integers(55, 91))
+    _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)

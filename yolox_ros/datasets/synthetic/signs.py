@@ -48,29 +48,45 @@ _OCTAGON = _regular_polygon(8, math.pi / 8)
 _DISC = _regular_polygon(96, 0.0)  # has vertices at 0/90/180/270 degrees: touches the square
 _INVERTED_TRIANGLE = np.array([[0, 0], [1, 0], [0.5, 1]], np.float64)
 
-# Arrows of the track signs, in the sign's unit box; the turn arrow points right.
+# Arrows of the track signs in the sign's unit box, shaped as on the printed VIA signs: a
+# thin stem rising from the disc's lower edge, for a turn bending over to a head pointing
+# right (the left signs are their mirror images).
 _TURN_ARROW = np.array(
     [
-        [0.27, 0.80],
-        [0.27, 0.37],
-        [0.53, 0.37],
-        [0.53, 0.22],
-        [0.77, 0.445],
-        [0.53, 0.67],
-        [0.53, 0.52],
-        [0.42, 0.52],
-        [0.42, 0.80],
+        [0.28, 1.0],
+        [0.28, 0.28],
+        [0.60, 0.28],
+        [0.60, 0.17],
+        [0.81, 0.345],
+        [0.60, 0.52],
+        [0.60, 0.40],
+        [0.40, 0.40],
+        [0.40, 1.0],
+    ]
+)
+# The black arrow of a no-turn sign: its stem ends on the red ring.
+_NO_TURN_ARROW = np.array(
+    [
+        [0.33, 0.86],
+        [0.33, 0.33],
+        [0.58, 0.33],
+        [0.58, 0.22],
+        [0.77, 0.375],
+        [0.58, 0.53],
+        [0.58, 0.43],
+        [0.43, 0.43],
+        [0.43, 0.86],
     ]
 )
 _STRAIGHT_ARROW = np.array(
     [
-        [0.43, 0.82],
-        [0.43, 0.42],
-        [0.30, 0.42],
-        [0.5, 0.18],
-        [0.70, 0.42],
-        [0.57, 0.42],
-        [0.57, 0.82],
+        [0.445, 1.0],
+        [0.445, 0.38],
+        [0.33, 0.38],
+        [0.5, 0.1],
+        [0.67, 0.38],
+        [0.555, 0.38],
+        [0.555, 1.0],
     ]
 )
 # The red bar of a prohibition sign: along the top-left to bottom-right diagonal, reaching
@@ -172,7 +188,7 @@ def _paint_no_turn(canvas, w, h, rng):
     """White disc in a red ring, black turn arrow struck through by a red bar (no right turn)."""
     fill(canvas, _DISC * (w, h), jitter(_RED, rng))
     fill(canvas, _inset(_DISC, w, h, 0.11 * w), jitter(_WHITE, rng))
-    fill(canvas, _TURN_ARROW * (w, h), jitter(_BLACK, rng, 10))
+    fill(canvas, _NO_TURN_ARROW * (w, h), jitter(_BLACK, rng, 10))
     fill(canvas, _SLASH * (w, h), jitter(_RED, rng))
 
 

@@ -112,6 +112,7 @@ class PoleSign:
     facing: float  # yaw of the cars that read it (its face looks back at them)
     stripes: tuple[tuple, tuple]
     brightness: float
+    base: float = 0.0  # m, side of the white plate the pole stands on (0: none)
 
     def corners(self) -> np.ndarray:
         """(top-left, top-right, bottom-right, bottom-left) as world (x, z, up), 4x3."""
@@ -183,19 +184,43 @@ def _wall(rng: np.random.Generator, height: int, width: int, floor_row: float) -
     return image
 
 
-def random_track(rng: np.random.Generator, height: int, width: int) -> tuple[Track, Camera]:
-    """A random track and the car's camera on it (at z = 0, in its lane, roughly aligned)."""
+@dataclass(frozen=True)
+class Lens:
+    """The ranges a random track draws its camera from."""
+
+    hfov: tuple[float, float]  # degrees, horizontal field of view
+    horizon: tuple[float, float]  # image row of the horizon, as a share of the frame height
+    height: tuple[float, float]  # m above the floor
+
+
+# The random scenes' camera: wide-angle, looking down (the horizon high in the frame).
+WIDE_LENS = Lens(hfov=(95, 125), horizon=(0.1, 0.35), height=(0.1, 0.25))
+
+
+def random_track(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    lens: Lens = WIDE_LENS,
+    road_half_range: tuple[float, float] = (0.25, 0.45),
+    max_curvature: float = 0.5,
+    far_range: tuple[float, float] = (2.5, 10),
+) -> tuple[Track, Camera]:
+    """A random track and the car's camera on it (at z = 0, in its lane, roughly aligned).
+
+    The ranges only scale the draws: every choice takes the same draws from ``rng``.
+    """
     indoor = rng.random() < 0.6
     texture, texel = _texture(rng, indoor)
-    hfov = math.radians(rng.uniform(95, 125))  # wide-angle lens
+    hfov = math.radians(rng.uniform(*lens.hfov))
     focal = width / 2 / math.tan(hfov / 2)
-    horizon = height * rng.uniform(0.1, 0.35)
-    camera_height = rng.uniform(0.1, 0.25)
-    road_half = rng.uniform(0.25, 0.45)
+    horizon = height * rng.uniform(*lens.horizon)
+    camera_height = rng.uniform(*lens.height)
+    road_half = rng.uniform(*road_half_range)
     lines = _lines(rng, road_half)
-    curvature = 0.0 if rng.random() < 0.4 else rng.uniform(-0.5, 0.5)
+    curvature = 0.0 if rng.random() < 0.4 else rng.uniform(-max_curvature, max_curvature)
     if indoor:
-        far = rng.uniform(2.5, 10)
+        far = rng.uniform(*far_range)
         backdrop = _wall(rng, height, width, horizon + focal * camera_height / far)
         verge = None
     else:
@@ -269,12 +294,19 @@ def draw_floor(track: Track, camera: Camera, height: int, width: int) -> np.ndar
     return image
 
 
-def _draw_pole(image: np.ndarray, camera: Camera, x, z, top: float, stripes) -> None:
+def _draw_pole(
+    image: np.ndarray, camera: Camera, x, z, top: float, stripes, base: float = 0.0
+) -> None:
     """A vertical pole of ``STRIPE`` m bands alternating the two ``stripes`` colours, from
-    the floor to ``top`` m."""
+    the floor to ``top`` m; with ``base`` > 0, standing on a white square plate that wide."""
     u, _, forward = camera.project(x, z, 0.0)
     if forward <= NEAR:
         return
+    if base > 0:
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * base / 2
+        bu, bv, bf = camera.project(x + corners[:, 0], z + corners[:, 1], 0.0)
+        if bf.min() > NEAR:
+            fill(image, np.stack([bu, bv], axis=1) - 0.5, _WHITE_PAINT)
     half = max(0.5, camera.focal * 0.006 / forward)
     heights = np.append(np.arange(0, top, STRIPE), top)
     _, rows, _ = camera.project(x, z, heights)
@@ -305,7 +337,7 @@ def draw_pole_sign(
         return None
     if min(high[0], width) - max(low[0], 0) < 2 or min(high[1], height) - max(low[1], 0) < 2:
         return None
-    _draw_pole(image, camera, sign.x, sign.z, sign.up - sign.size / 2, sign.stripes)
+    _draw_pole(image, camera, sign.x, sign.z, sign.up - sign.size / 2, sign.stripes, sign.base)
     return place_sign(image, sign.class_id, quad, rng, sign.brightness, theme="track")
 
 

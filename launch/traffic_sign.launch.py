@@ -81,7 +81,9 @@ def generate_launch_description() -> LaunchDescription:
                 description="YOLOX model file overriding the chosen model's; empty: none",
             ),
             DeclareLaunchArgument(
-                "backend", default_value="", description="onnxruntime, openvino or torch"
+                "backend",
+                default_value="",
+                description="auto, onnxruntime, openvino, ncnn or torch; empty: the params file's",
             ),
             DeclareLaunchArgument(
                 "device", default_value="", description="inference device, e.g. cpu or cuda"

@@ -84,7 +84,9 @@ def generate_launch_description() -> LaunchDescription:
                 description="YOLOX ONNX model; empty: the params file's, else the shipped model",
             ),
             DeclareLaunchArgument(
-                "backend", default_value="", description="onnxruntime, openvino or torch"
+                "backend",
+                default_value="",
+                description="auto, onnxruntime, openvino, ncnn or torch; empty: the params file's",
             ),
             DeclareLaunchArgument(
                 "device", default_value="", description="inference device, e.g. cpu or cuda"

@@ -35,6 +35,8 @@ def ros_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "ROS_LOG_DIR": str(tmp_path / "ros_log"),
         "RCUTILS_COLORIZED_OUTPUT": "0",
+        # backend: auto caches its choice there: never in the developer's home.
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "PYTHONUNBUFFERED": "1",
     }
     (tmp_path / "ros_log").mkdir()

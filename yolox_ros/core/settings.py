@@ -102,11 +102,13 @@ def check_names(name: str, value: object) -> tuple[str, ...]:
 # fmt: off
 BACKEND = SettingSpec(
     "backend", "str", "onnxruntime",
-    "inference backend: onnxruntime, openvino, torch or a registered one",
+    "inference backend: onnxruntime, openvino, ncnn, torch, a registered one, or auto (the "
+    "fastest installed one, timed once per model file and machine)",
 )
 DEVICE = SettingSpec(
     "device", "str", "cpu",
-    "inference device; onnxruntime cpu/cuda/tensorrt, openvino cpu/gpu/npu, torch cpu/cuda",
+    "inference device; onnxruntime cpu/cuda/tensorrt, openvino cpu/gpu/npu, ncnn cpu/gpu, "
+    "torch cpu/cuda; auto: the fastest device of the backend",
 )
 STRICT_DEVICE = SettingSpec(
     "strict_device", "bool", False,

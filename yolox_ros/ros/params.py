@@ -120,7 +120,6 @@ SPECS: tuple[SettingSpec, ...] = (
 )
 _SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
 PARAMETER_NAMES = frozenset(_SPECS_BY_NAME)
-LIVE_PARAMETERS = frozenset(spec.name for spec in SPECS if spec.live)
 
 
 def descriptor(spec: SettingSpec, read_only: bool) -> ParameterDescriptor:

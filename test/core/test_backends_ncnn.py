@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from support import REPO_ROOT
+from support import REPO_ROOT, street_scenes
 
 from yolox_ros.cli.export import main as export_main
 from yolox_ros.core.backends import Backend, get_backend
@@ -18,7 +17,6 @@ pytest.importorskip("ncnn")
 pytest.importorskip("pnnx")
 
 SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
-DEMO_FRAMES = sorted((REPO_ROOT / "data" / "demo_sequence").glob("*.jpg"))[:4]
 BOX_TOLERANCE_PX = 0.5
 SCORE_TOLERANCE = 1e-3
 
@@ -71,7 +69,7 @@ def test_ncnn_detections_equal_onnxruntime_on_the_golden_image(golden_ncnn, data
 
 def test_ncnn_detections_equal_onnxruntime_with_the_shipped_model(tmp_path):
     param = convert(SHIPPED, tmp_path / "street_sign_nano.param")
-    frames = [cv2.imread(str(path)) for path in DEMO_FRAMES]
+    frames = street_scenes(4)
     expected = Detector(DetectorConfig(SHIPPED, num_threads=1)).detect_batch(frames)
     actual = Detector(DetectorConfig(param, backend="ncnn", num_threads=1)).detect_batch(frames)
     assert sum(len(d) for d in expected) > len(frames)

@@ -16,3 +16,10 @@ REPO_ROOT = TEST_DIR.parent
 # The shipped models: the default (real VIA photos) and the synthetic street-sign one.
 VIA_MODEL = REPO_ROOT / "models" / "track_sign_nano.onnx"
 STREET_MODEL = REPO_ROOT / "models" / "street_sign_nano.onnx"
+
+
+def street_scenes(count: int, seed: int = 7) -> list:
+    """``count`` synthetic 640x480 street scenes (BGR): what the street model was trained on."""
+    from yolox_ros.datasets.synthetic import render_scene, scene_rng
+
+    return [render_scene(scene_rng(seed, index))[0] for index in range(count)]

@@ -8,7 +8,10 @@ ROS graph).
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+
+import pytest
 
 TEST_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = TEST_DIR / "data"
@@ -23,3 +26,9 @@ def street_scenes(count: int, seed: int = 7) -> list:
     from yolox_ros.datasets.synthetic import render_scene, scene_rng
 
     return [render_scene(scene_rng(seed, index))[0] for index in range(count)]
+
+
+def needs(module: str) -> pytest.MarkDecorator:
+    """Skip a test when an optional runtime (openvino, torch, ncnn...) is not installed."""
+    missing = importlib.util.find_spec(module) is None
+    return pytest.mark.skipif(missing, reason=f"{module} is not installed")

@@ -37,7 +37,7 @@ from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.schedule import WarmCosineSchedule
 from yolox_ros.training.simota import simota_assign
-from yolox_ros.training.trainer import optimizer_for, train
+from yolox_ros.training.trainer import Trainer, optimizer_for, train
 
 
 @pytest.fixture(autouse=True)
@@ -345,6 +345,9 @@ def test_a_sample_depends_on_its_key_only_not_on_workers(scenes: Path):
     ]
     with_workers = list(batch_loader(samples, batches, 2, False))
     assert len(in_process) == len(with_workers) == 4
+    # channels_last on purpose (see collate_channels_last), with or without workers.
+    for images, _ in in_process + with_workers:
+        assert images.is_contiguous(memory_format=torch.channels_last)
     for (a, ta), (b, tb) in zip(in_process, with_workers, strict=True):
         torch.testing.assert_close(a, b)
         torch.testing.assert_close(ta, tb)
@@ -500,6 +503,31 @@ def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path, s
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     for key, value in straight["model"].items():
         torch.testing.assert_close(resumed["model"][key], value, msg=key)
+
+
+def test_the_cpu_training_step_runs_channels_last(tmp_path: Path, scenes: Path):
+    # oneDNN runs the step ~1.5x faster on channels_last: the model, its EMA and every
+    # batch the model is given (after the multiscale resize) must stay in that layout.
+    trainer = Trainer(_tiny_config(tmp_path, scenes, device="cpu"), log=lambda line: None)
+    model, average = trainer.state.model, trainer.state.ema.ema
+    for module in (model, average):
+        kernels = [p for p in module.parameters() if p.dim() == 4]
+        assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+
+    class StopRunError(Exception):
+        pass
+
+    layouts: list[bool] = []
+
+    def record_layout(module: torch.nn.Module, inputs: tuple[torch.Tensor]) -> None:
+        layouts.append(inputs[0].is_contiguous(memory_format=torch.channels_last))
+        if len(layouts) == 3:
+            raise StopRunError
+
+    model.register_forward_pre_hook(record_layout)
+    with pytest.raises(StopRunError):
+        trainer.run()
+    assert layouts == [True, True, True]
 
 
 def test_too_short_runs_for_the_schedule_are_rejected(tmp_path: Path, capsys):

@@ -34,6 +34,16 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _default_threads() -> int:
+    """The cores this process may use, shared among the processes torchrun starts here.
+
+    On a 2-core machine one thread trained at 0.76x the speed of two, end to end
+    (benchmarks/train_benchmark.py).
+    """
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, len(os.sched_getaffinity(0)) // local_processes)
+
+
 def _parser() -> argparse.ArgumentParser:
     # Options default to "not given", so that a --config file's values stand unless overridden.
     parser = argparse.ArgumentParser(
@@ -74,7 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--cache", action="store_true", help="keep the decoded training images in RAM")
     add("--time-budget", dest="time_budget_s", type=float, help="seconds: plan epochs to fit")
     add("--seed", type=int, help="default 0")
-    add("--threads", type=int, default=1, help="CPU threads of the training process (default 1)")
+    add(
+        "--threads",
+        type=int,
+        default=_default_threads(),
+        help="CPU threads of the training process (default: the cores available to it)",
+    )
     return parser
 
 

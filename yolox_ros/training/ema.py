@@ -38,8 +38,14 @@ class ModelEMA:
         self.updates += 1
         decay = self.decay(self.updates)
         current = model.state_dict()
+        averages, values = [], []
         for name, average in self.ema.state_dict().items():
             if average.dtype.is_floating_point:
-                average.mul_(decay).add_(current[name].detach(), alpha=1 - decay)
+                averages.append(average)
+                values.append(current[name])
             else:
                 average.copy_(current[name])
+        # The same two operations on every tensor, done by a few fused kernels instead of
+        # two per tensor (nano has ~500): the arithmetic, and so the result, is unchanged.
+        torch._foreach_mul_(averages, decay)
+        torch._foreach_add_(averages, values, alpha=1 - decay)

@@ -370,8 +370,9 @@ class Trainer:
             lr = schedule.lr(iteration)
             for group in state.optimizer.param_groups:
                 group["lr"] = lr
-            images = images.to(
-                self.device, non_blocking=True, memory_format=memory_format_for(self.device)
+            # Copied as they come (a plain copy from pinned memory), then laid out on the device.
+            images = images.to(self.device, non_blocking=True).contiguous(
+                memory_format=memory_format_for(self.device)
             )
             targets = targets.to(self.device, non_blocking=True)
             images, targets = resize_batch(images, targets, multiscale_size(config, iteration))

@@ -21,24 +21,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yolox_ros.core import settings
 from yolox_ros.core.annotate import draw_detections
 from yolox_ros.core.detections import Detections
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.image_header import IMAGE_SUFFIXES, is_image_file
-from yolox_ros.core.settings import (
-    BACKEND,
-    CLASS_AGNOSTIC,
-    CLASS_FILTER,
-    CONF_THRESHOLD,
-    DEVICE,
-    MAX_DETECTIONS,
-    NMS_THRESHOLD,
-    NUM_THREADS,
-    help_text,
-)
+from yolox_ros.core.settings import help_text
 from yolox_ros.errors import YoloxRosError
 
 PROG = "python -m yolox_ros detect"
+SETTING_OPTIONS = (
+    ("--backend", settings.BACKEND),
+    ("--device", settings.DEVICE),
+    ("--threads", settings.NUM_THREADS),
+    ("--conf", settings.CONF_THRESHOLD),
+    ("--nms", settings.NMS_THRESHOLD),
+    ("--class-agnostic", settings.CLASS_AGNOSTIC),
+    ("--max-det", settings.MAX_DETECTIONS),
+)
 VIDEO_FOURCC = "mp4v"
 DEFAULT_FPS = 30.0
 
@@ -59,23 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         "--model", required=True, type=Path, help="model file (.onnx, or .pth for --backend torch)"
     )
     # Defaults and meanings come from the one declaration of each setting.
-    parser.add_argument("--backend", default=BACKEND.default, help=help_text(BACKEND))
-    parser.add_argument("--device", default=DEVICE.default, help=help_text(DEVICE))
+    for flag, spec in SETTING_OPTIONS:
+        if spec.kind == "bool":
+            parser.add_argument(flag, action="store_true", help=spec.description)
+        else:
+            kind = {"int": int, "float": float, "str": str}[spec.kind]
+            parser.add_argument(flag, type=kind, default=spec.default, help=help_text(spec))
     parser.add_argument(
-        "--threads", type=int, default=NUM_THREADS.default, help=help_text(NUM_THREADS)
-    )
-    parser.add_argument(
-        "--conf", type=float, default=CONF_THRESHOLD.default, help=help_text(CONF_THRESHOLD)
-    )
-    parser.add_argument(
-        "--nms", type=float, default=NMS_THRESHOLD.default, help=help_text(NMS_THRESHOLD)
-    )
-    parser.add_argument("--class-agnostic", action="store_true", help=CLASS_AGNOSTIC.description)
-    parser.add_argument(
-        "--max-det", type=int, default=MAX_DETECTIONS.default, help=help_text(MAX_DETECTIONS)
-    )
-    parser.add_argument(
-        "--classes", help=f"comma-separated; {CLASS_FILTER.description} (default: every class)"
+        "--classes",
+        help=f"comma-separated; {settings.CLASS_FILTER.description} (default: every class)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame")
     parser.add_argument("--save-dir", type=Path, help="write annotated images / videos here")

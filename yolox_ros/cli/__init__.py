@@ -1,0 +1,1 @@
+"""Command lines (argparse only): ``python -m yolox_ros COMMAND``, one module per command."""

@@ -578,19 +578,22 @@ def test_init_from_an_official_checkpoint_with_another_class_count(
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Path):
-    """About 3 minutes on one core: 250 iterations on scenes rendered on the fly, then ONNX."""
+    """A few minutes: 5 epochs of 396 synthetic scenes written as COCO, then ONNX."""
     from yolox_ros.core.detector import Detector, DetectorConfig
+    from yolox_ros.datasets.synthetic import write_dataset
 
+    write_dataset(tmp_path / "data", count=440, seed=0, width=640, height=480)
     config = _tiny_config(
-        tmp_path,
+        tmp_path / "run",
+        tmp_path / "data",
+        val_fraction=0.1,
         epochs=5,
         batch_size=8,
         train_size=256,
         test_size=256,
         multiscale=(224, 288),
-        synthetic_train_count=400,
-        synthetic_val_count=40,
         eval_interval=5,
+        workers=2,
     )
     lines: list[str] = []
     onnx_path = train(config, log=lines.append)

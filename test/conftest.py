@@ -60,3 +60,16 @@ def golden_io() -> dict[str, np.ndarray]:
     """
     with np.load(DATA_DIR / "yolox_nano_c7_bncal_io.npz") as arrays:
         return {key: arrays[key] for key in arrays.files}
+
+
+@pytest.fixture(scope="session")
+def golden_ncnn(tmp_path_factory) -> Path:
+    """The golden ONNX test model converted to ncnn (.param, .bin, .json) by the export command."""
+    pytest.importorskip("ncnn")
+    pytest.importorskip("pnnx")
+    from yolox_ros.cli.export import main as export_main
+
+    param = tmp_path_factory.mktemp("ncnn") / "m.param"
+    args = ["--onnx", str(DATA_DIR / "yolox_nano_c7.onnx"), "--format", "ncnn"]
+    assert export_main([*args, "--output", str(param)]) == 0
+    return param

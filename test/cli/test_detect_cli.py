@@ -177,3 +177,22 @@ def test_annotations_are_drawn_on_a_copy_with_labels_inside_the_image():
     np.testing.assert_array_equal(draw_detections(image, Detections.empty()), image)
     with pytest.raises(InvalidImageError):
         draw_detections(np.zeros((10, 10), np.uint8), detections)
+
+
+@pytest.mark.parametrize("backend", ["ncnn", "auto"])
+def test_ncnn_and_auto_give_the_detections_of_onnxruntime(
+    backend, image_dir, data_dir, golden_ncnn, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # auto's choice goes there
+    onnx_model = data_dir / "yolox_nano_c7.onnx"
+    common = [str(image_dir / "a.png"), "--conf", "0.001", "--threads", "1", "--json"]
+    assert main([*common, "--model", str(onnx_model)]) == 0
+    expected = json_lines(capsys.readouterr().out)[0]["detections"]
+    model = golden_ncnn if backend == "ncnn" else onnx_model
+    assert main([*common, "--model", str(model), "--backend", backend]) == 0
+    found = json_lines(capsys.readouterr().out)[0]["detections"]
+    assert len(expected) > 0 and len(found) == len(expected)
+    for want, got in zip(expected, found, strict=True):
+        assert got["class_name"] == want["class_name"]
+        for key in ("x1", "y1", "x2", "y2"):
+            assert got[key] == pytest.approx(want[key], abs=0.5)

@@ -27,11 +27,6 @@ def convert(onnx_path: Path, param_path: Path) -> Path:
     return param_path
 
 
-@pytest.fixture(scope="module")
-def golden_ncnn(tmp_path_factory, data_dir) -> Path:
-    return convert(data_dir / "yolox_nano_c7.onnx", tmp_path_factory.mktemp("ncnn") / "m.param")
-
-
 def detections_agree(expected, actual) -> None:
     assert len(actual) == len(expected)
     assert actual.class_names == expected.class_names

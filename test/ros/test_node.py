@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -118,6 +119,23 @@ def test_raw_frame_gives_the_detector_boxes_in_original_pixels(
     assert msg.header.frame_id == "camera_optical"
     assert msg.header.stamp == frame.header.stamp
     assert_same_detections(msg, reference.detect(bgr))
+
+
+@pytest.mark.parametrize("backend", ["ncnn", "auto"])
+def test_the_node_runs_on_ncnn_and_auto_as_on_onnxruntime(
+    ros_env: dict[str, str], scene: np.ndarray, golden_ncnn: Path, backend: str
+) -> None:
+    model = golden_ncnn if backend == "ncnn" else MODEL
+    parameters = {"model_path": str(model), "backend": backend, "num_threads": 1}
+    parameters["conf_threshold"] = 0.001  # the golden weights are random: low scores
+    expected = Detector(DetectorConfig(MODEL, num_threads=1, conf_threshold=0.001)).detect(scene)
+    with NodeHarness(parameters) as harness:
+        results = harness.subscribe(Detection2DArray, "detections")
+        images = harness.publisher(Image, "image_raw")
+        msg = harness.exchange(images, image_msg(scene, "bgr8", harness.next_header()), results)
+    assert len(expected) > 0 and class_ids_of(msg) == list(expected.class_names)
+    np.testing.assert_allclose(boxes_of(msg), expected.boxes, atol=0.5)  # ncnn: within 0.5 px
+    np.testing.assert_allclose(scores_of(msg), expected.scores, atol=1e-3)
 
 
 @with_parameters(transport="compressed")

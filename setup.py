@@ -33,6 +33,9 @@ setup(
             "yolox_detect = yolox_ros.cli.detect:main",
             "yolox_export = yolox_ros.cli.export:main",
             "yolox_train = yolox_ros.cli.train:main",
+            "yolox_eval = yolox_ros.cli.eval:main",
+            "yolox_check = yolox_ros.cli.check:main",
+            "yolox_synthetic = yolox_ros.cli.synthetic:main",
         ],
     },
 )

@@ -613,3 +613,13 @@ def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Pa
     assert set(detections.class_names) <= set(CLASS_NAMES)
     assert np.all(detections.boxes >= 0)
     assert np.all(detections.boxes[:, [0, 2]] <= 640) and np.all(detections.boxes[:, [1, 3]] <= 480)
+
+
+def test_a_time_budget_plans_the_epochs_that_fit(tmp_path: Path):
+    from yolox_ros.training.trainer import planned_epochs
+
+    config = TrainConfig(output=tmp_path, data="x", epochs=300, time_budget_s=400)
+    # 10 s a first epoch, 10 s spent so far: (400 - 10) / (10 * 1.15) = 33 more, 34 in all.
+    assert planned_epochs(config, epoch_seconds=10.0, elapsed=10.0) == 34
+    # Too slow for the budget: still warm-up + the no-augmentation tail + one.
+    assert planned_epochs(config, epoch_seconds=100.0, elapsed=100.0) == 5 + 15 + 1

@@ -58,6 +58,7 @@ def first_step(rank: int, size: int, init_file: str, scenes: str, output: str) -
             torch.save(content, Path(output) / f"{size}.pt")
         if world.distributed:
             _report_agreement(world, Path(output))
+            dist.barrier()  # leave together (see training.distributed.session)
     finally:
         if world.distributed:
             dist.destroy_process_group()

@@ -225,5 +225,8 @@ def session() -> Iterator[World]:
     dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
     try:
         yield world
+        # Leave together: a rank that closes its connections while another still uses them
+        # makes that one abort (gloo). Not after an error: the others may never get here.
+        dist.barrier()
     finally:
         dist.destroy_process_group()

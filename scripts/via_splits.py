@@ -5,8 +5,9 @@
 writes ``OUT/train.json`` and ``OUT/val.json`` (COCO) with their images copied
 to ``OUT/images/``, and ``OUT/heldout/heldout_all.json`` naming the original images:
 
-- the 210 held-out frames (10 %; all Roboflow copies of one photo go together)
-  are those listed in ``models/via_traffic_sign_nano.heldout_frames.txt``;
+- the 210 held-out frames (10 %; all Roboflow copies of one photo go together):
+  the first 10 % of the sorted frame names in the order of
+  ``numpy.random.default_rng(0).permutation`` (the rule the shipped model was split by);
 - ``train.json`` keeps at most ``--train-copies`` copies of each training frame
   and ``val.json`` one copy of each held-out frame, so that the copy fits the
   64 MiB that a GPU machine of this workplace receives;
@@ -22,13 +23,21 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from yolox_ros.datasets import DetectionDataset, group_names, open_dataset
 from yolox_ros.datasets.coco import write_coco
 from yolox_ros.training.batches import indices_by_group
 
-HELDOUT_FRAMES = (
-    Path(__file__).resolve().parent.parent / "models" / ("via_traffic_sign_nano.heldout_frames.txt")
-)
+SEED = 0
+HELDOUT_FRACTION = 0.1
+
+
+def heldout_frames(frames: list[str]) -> set[str]:
+    """The held-out frame names: a seeded permutation of the sorted names, its first 10 %."""
+    names = sorted(set(frames))
+    order = np.random.default_rng(SEED).permutation(len(names))
+    return {names[i] for i in order[: round(HELDOUT_FRACTION * len(names))]}
 
 
 def first_copies(dataset: DetectionDataset, copies: int) -> DetectionDataset:
@@ -46,8 +55,8 @@ def main() -> int:
     parser.add_argument("--train-copies", type=int, default=2)
     args = parser.parse_args()
     data = open_dataset(args.data)
-    heldout = set(HELDOUT_FRAMES.read_text().split())
     frames = group_names(data)
+    heldout = heldout_frames(frames)
     train = data.subset([i for i, frame in enumerate(frames) if frame not in heldout])
     val = data.subset([i for i, frame in enumerate(frames) if frame in heldout])
     train_part, val_part = first_copies(train, args.train_copies), first_copies(val, 1)

@@ -113,8 +113,8 @@ def evaluate_predictions(
     num_classes = len(dataset.class_names)
     results = _coco_results(dataset, detections)
     if not results:
-        nan_if_empty = tuple(0.0 for _ in range(num_classes))
-        return CocoMetrics((0.0,) * len(STAT_NAMES), nan_if_empty, nan_if_empty)
+        zeros = (0.0,) * num_classes
+        return CocoMetrics((0.0,) * len(STAT_NAMES), zeros, zeros)
     # pycocotools prints its progress and tables; the caller decides what to show.
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO()

@@ -54,10 +54,6 @@ class CachedSource:
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self._items[index]
 
-    @property
-    def nbytes(self) -> int:
-        return sum(image.nbytes for image, _ in self._items)
-
 
 def labels_to_targets(labels: np.ndarray, max_labels: int = MAX_LABELS) -> np.ndarray:
     """(N, 5) x1y1x2y2+class to the loss's padded (max_labels, 5) rows ``class, cx, cy, w, h``."""

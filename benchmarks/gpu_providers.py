@@ -43,14 +43,16 @@ from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.preprocess import LetterboxBuffers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
+SHIPPED = REPO_ROOT / "models" / "track_sign_nano.onnx"  # the default model
 GOLDEN_WEIGHTS = REPO_ROOT / "test" / "data" / "yolox_nano_c7_bncal_state_dict.npz"
 DEMO_FRAMES = REPO_ROOT / "data" / "demo_sequence"
 CLASS_NAMES = ["stop", "yield", "speed_limit", "no_entry", "pedestrian_crossing"]
 CLASS_NAMES += ["traffic_light", "parking"]
 # The golden weights are random: their scores are low, so they are compared at a low threshold.
 CONF = {"onnx": 0.3, "torch": 0.02}
-TOLERANCE = {"fp32": (0.5, 2e-3), "fp16": (2.0, 2e-2)}  # (box px, score)
+# (box px, score). ONNX Runtime's CUDA provider multiplies in TF32 by default (its use_tf32
+# option), which moves scores by a few 1e-3: that row is held to the "tf32" tolerance.
+TOLERANCE = {"fp32": (0.5, 2e-3), "tf32": (0.5, 5e-3), "fp16": (2.0, 2e-2)}
 TIME_BUDGET_S = 100.0  # rows after this are skipped, so the whole run stays under 2 minutes
 
 
@@ -77,7 +79,7 @@ def rows(tensorrt_fp32: bool, trt_cache: Path) -> list[Row]:
         Row(
             "onnxruntime",
             "cuda",
-            "fp32",
+            "tf32",
             "onnx",
             missing="" if "CUDAExecutionProvider" in providers else absent,
         ),
@@ -205,7 +207,8 @@ def main() -> int:
                 found = detector.detect_batch(frames)
             except Exception as exc:  # noqa: BLE001 - a failing provider is a row, not a crash
                 # onnxruntime-gpu lists TensorRT even without the TensorRT libraries.
-                print(f"{head} - | - | - | did not start: {str(exc).splitlines()[0][:150]} |")
+                reason = " ".join(str(exc).split())  # its end names the missing library
+                print(f"{head} - | - | - | did not start: ...{reason[-160:]} |")
                 continue
             if (row.backend, row.device) == row.reference:
                 references[row.reference] = found

@@ -15,7 +15,12 @@ from torch import nn
 from yolox_ros.datasets import open_dataset
 from yolox_ros.model import build_model
 from yolox_ros.training.augment import AugmentConfig
-from yolox_ros.training.batches import AugmentedSamples, EpochBatches, batch_loader
+from yolox_ros.training.batches import (
+    AugmentedSamples,
+    EpochBatches,
+    batch_loader,
+    model_input,
+)
 from yolox_ros.training.distributed import SINGLE, World
 from yolox_ros.training.loss import yolox_loss
 
@@ -49,7 +54,7 @@ def first_step(rank: int, size: int, init_file: str, scenes: str, output: str) -
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
         replica = world.wrap(model, sync_bn=False)  # kept: its gradient hooks live with it
-        outputs = replica(images)
+        outputs = replica(model_input(images, torch.device("cpu")))
         loss, whole = world.global_loss(yolox_loss(outputs, targets, model.head.strides, True))
         loss.backward()
         if world.is_main:

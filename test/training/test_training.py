@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -31,6 +32,7 @@ from yolox_ros.training.batches import (
     batch_loader,
     indices_by_group,
     labels_to_targets,
+    model_input,
 )
 from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.ema import ModelEMA
@@ -50,17 +52,27 @@ def _one_thread():
 
 # --------------------------------------------------------------------------- SimOTA
 def _assign(anchor_centers, pred_boxes, gt_boxes, gt_classes, cls_logits=None, num_classes=2):
+    """One image's assignment, with a padding ground truth after the real ones."""
     anchors = torch.tensor(anchor_centers, dtype=torch.float32)
     if cls_logits is None:
         cls_logits = torch.zeros(len(anchors), num_classes)
-    return simota_assign(
-        pred_boxes=torch.tensor(pred_boxes, dtype=torch.float32),
-        cls_logits=torch.as_tensor(cls_logits, dtype=torch.float32),
-        obj_logits=torch.zeros(len(anchors)),
+    gt_boxes = torch.tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)
+    padding = torch.tensor([[50.0, 50.0, 0.0, 0.0]])  # would be a candidate if it counted
+    result = simota_assign(
+        pred_boxes=torch.tensor(pred_boxes, dtype=torch.float32)[None],
+        cls_logits=torch.as_tensor(cls_logits, dtype=torch.float32)[None],
+        obj_logits=torch.zeros(1, len(anchors)),
         anchor_centers=anchors,
         anchor_strides=torch.full((len(anchors),), 8.0),
-        gt_boxes=torch.tensor(gt_boxes, dtype=torch.float32),
-        gt_classes=torch.tensor(gt_classes),
+        gt_boxes=torch.cat((gt_boxes, padding))[None],
+        gt_classes=torch.tensor([*gt_classes, 0])[None],
+        gt_valid=torch.tensor([True] * len(gt_classes) + [False])[None],
+    )
+    foreground = result.foreground[0]
+    return SimpleNamespace(
+        foreground=foreground,
+        matched_gt=result.matched_gt[0][foreground],
+        matched_iou=result.matched_iou[0][foreground],
     )
 
 
@@ -126,6 +138,52 @@ def test_simota_without_ground_truth_assigns_nothing():
     assert not result.foreground.any() and len(result.matched_gt) == 0
 
 
+def test_simota_assigns_each_image_of_a_batch_as_it_would_alone():
+    # Images with different numbers of boxes and of candidate anchors share padded tables.
+    generator = torch.Generator().manual_seed(0)
+    side, stride, classes = 16, 8.0, 3
+    ys, xs = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    centers = (torch.stack((xs, ys), dim=-1).reshape(-1, 2).float() + 0.5) * stride
+    anchors = centers.shape[0]
+    pred = torch.cat((centers, torch.rand(anchors, 2, generator=generator) * 30 + 4), dim=1)
+    gt_counts = (3, 0, 1, 5)
+    batch = len(gt_counts)
+    gts = torch.zeros(batch, max(gt_counts), 4)
+    classes_of = torch.zeros(batch, max(gt_counts), dtype=torch.long)
+    valid = torch.zeros(batch, max(gt_counts), dtype=torch.bool)
+    for image, count in enumerate(gt_counts):
+        gts[image, :count, :2] = torch.rand(count, 2, generator=generator) * side * stride
+        gts[image, :count, 2:] = torch.rand(count, 2, generator=generator) * 40 + 8
+        classes_of[image, :count] = torch.randint(0, classes, (count,), generator=generator)
+        valid[image, :count] = True
+    preds = pred[None].repeat(batch, 1, 1) + torch.randn(batch, anchors, 4, generator=generator)
+    cls_logits = torch.randn(batch, anchors, classes, generator=generator)
+    obj_logits = torch.randn(batch, anchors, generator=generator)
+    strides = torch.full((anchors,), stride)
+
+    together = simota_assign(
+        preds, cls_logits, obj_logits, centers, strides, gts, classes_of, valid
+    )
+    assert together.foreground.sum() > 0
+    for image, count in enumerate(gt_counts):
+        alone = simota_assign(
+            preds[image : image + 1],
+            cls_logits[image : image + 1],
+            obj_logits[image : image + 1],
+            centers,
+            strides,
+            gts[image : image + 1, :count],
+            classes_of[image : image + 1, :count],
+            valid[image : image + 1, :count],
+        )
+        foreground = alone.foreground[0]
+        assert torch.equal(together.foreground[image], foreground)
+        assert torch.equal(together.matched_gt[image][foreground], alone.matched_gt[0][foreground])
+        assert torch.equal(
+            together.matched_iou[image][foreground], alone.matched_iou[0][foreground]
+        )
+
+
 # --------------------------------------------------------------------------- loss
 def _single_level_output(iou: float, num_classes: int = 3) -> torch.Tensor:
     """A 2x2 stride-8 output where anchor (0, 0) predicts a box concentric with the gt below."""
@@ -174,6 +232,21 @@ def test_loss_without_objects_only_pushes_objectness_down():
     assert values["iou"] == 0 and values["cls"] == 0 and values["l1"] == 0
     terms.total.backward()
     assert torch.all(output.grad[0, 4] > 0)  # every objectness logit is pushed down
+
+
+def test_loss_reads_boxes_wherever_the_padding_rows_are():
+    output = torch.randn(2, 8, 4, 4, generator=torch.Generator().manual_seed(1))
+    boxes = torch.tensor([[1.0, 8.0, 8.0, 10.0, 12.0], [2.0, 20.0, 16.0, 8.0, 8.0]])
+    packed = torch.zeros(2, 5, 5)
+    packed[0, :2] = boxes
+    packed[1, :1] = boxes[1]
+    scattered = torch.zeros(2, 5, 5)
+    scattered[0, 1], scattered[0, 4] = boxes
+    scattered[1, 3] = boxes[1]
+    first = yolox_loss([output], packed, strides=(8,), use_l1=True)
+    second = yolox_loss([output], scattered, strides=(8,), use_l1=True)
+    assert first.num_gt == second.num_gt == 3 and first.num_fg > 0
+    assert first.values() == second.values()
 
 
 # --------------------------------------------------------------------------- augmentations
@@ -345,9 +418,15 @@ def test_a_sample_depends_on_its_key_only_not_on_workers(scenes: Path):
     ]
     with_workers = list(batch_loader(samples, batches, 2, False))
     assert len(in_process) == len(with_workers) == 4
-    # channels_last on purpose (see collate_channels_last), with or without workers.
+    # uint8 and channels_last on purpose (see AugmentedSamples, collate_channels_last),
+    # with or without workers; the model's input keeps the layout on the CPU.
     for images, _ in in_process + with_workers:
+        assert images.dtype == torch.uint8
         assert images.is_contiguous(memory_format=torch.channels_last)
+        as_input = model_input(images, torch.device("cpu"))
+        assert as_input.dtype == torch.float32
+        assert as_input.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(as_input, images.float())
     for (a, ta), (b, tb) in zip(in_process, with_workers, strict=True):
         torch.testing.assert_close(a, b)
         torch.testing.assert_close(ta, tb)

@@ -66,10 +66,12 @@ def labels_to_targets(labels: np.ndarray, max_labels: int = MAX_LABELS) -> np.nd
 
 
 class AugmentedSamples(Dataset):
-    """Sample ``(epoch, position, index)``: image ``index`` augmented, as CHW float32 + targets.
+    """Sample ``(epoch, position, index)``: image ``index`` augmented, as CHW uint8 + targets.
 
-    The image is a CHW view of HWC memory (channels_last strides): the augmentations'
-    HWC array converted once, not transposed, as ``collate_channels_last`` stacks it.
+    The image is a CHW view of the augmentations' HWC array (channels_last strides),
+    as ``collate_channels_last`` stacks it. It stays uint8, as the augmentations
+    leave it, until ``model_input``: a quarter of the bytes of float32 to pass from
+    the workers and to copy to a GPU.
 
     Epochs before ``strong_until`` use mosaic/affine/mixup; later ones only HSV,
     flip and letterbox (the reference's no-augmentation tail).
@@ -101,7 +103,7 @@ class AugmentedSamples(Dataset):
             len(self.source),
             epoch < self.strong_until,
         )
-        chw = torch.from_numpy(image).float().permute(2, 0, 1)
+        chw = torch.from_numpy(image).permute(2, 0, 1)
         return chw, torch.from_numpy(labels_to_targets(labels))
 
 
@@ -157,6 +159,25 @@ class EpochBatches:
                 ]
 
 
+def memory_format_for(device: torch.device) -> torch.memory_format:
+    """The layout of the model and its input batches on ``device``.
+
+    channels_last on CPU, where oneDNN trains nano 1.4-1.5x faster on it than on NCHW
+    (benchmarks/train_benchmark.py); NCHW elsewhere, where nothing measured says
+    otherwise. The loader's batches are channels_last already (``collate_channels_last``).
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+def model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A loader's uint8 batch as the model's float32 input on ``device``, in its layout.
+
+    Copied as it comes (from pinned memory when the loader pins), converted there.
+    """
+    images = images.to(device, non_blocking=True).float()
+    return images.contiguous(memory_format=memory_format_for(device))
+
+
 def indices_by_group(names: Sequence[str]) -> list[list[int]]:
     """Image indices grouped by their group name, groups in order of first appearance."""
     groups: dict[str, list[int]] = {}
@@ -174,7 +195,7 @@ def _one_opencv_thread(worker_id: int) -> None:
 def batch_loader(
     samples: AugmentedSamples, batches: EpochBatches, workers: int, pin_memory: bool
 ) -> DataLoader:
-    """Batches ``[B, 3, H, W]`` float32 BGR 0..255 (channels_last) and ``[B, MAX_LABELS, 5]``.
+    """Batches ``[B, 3, H, W]`` uint8 BGR (channels_last) and ``[B, MAX_LABELS, 5]``.
 
     With workers, they stay alive across epochs and work ahead of the training step.
     """

@@ -35,11 +35,10 @@ class LossTerms:
     num_gt: int
 
     def values(self) -> dict[str, float]:
-        """The terms as plain numbers, for logging."""
-        return {
-            name: float(getattr(self, name).detach())
-            for name in ("total", "iou", "obj", "cls", "l1")
-        }
+        """The terms as plain numbers, for logging (one device round trip for all five)."""
+        names = ("total", "iou", "obj", "cls", "l1")
+        numbers = torch.stack([getattr(self, name).detach().float() for name in names]).tolist()
+        return dict(zip(names, numbers, strict=True))
 
 
 def yolox_loss(
@@ -62,38 +61,24 @@ def yolox_loss(
     centers = (grid + 0.5) * anchor_strides[:, None]
     num_classes = raw.shape[2] - 5
 
-    fg_masks, cls_targets, box_targets, l1_targets = [], [], [], []
-    num_gt = 0
-    for image in range(raw.shape[0]):
-        gts = targets[image][targets[image, :, 3] > 0]
-        num_gt += gts.shape[0]
-        assignment = simota_assign(
-            decoded[image, :, :4].detach(),
-            raw[image, :, 5:].detach(),
-            raw[image, :, 4].detach(),
-            centers,
-            anchor_strides,
-            gts[:, 1:5],
-            gts[:, 0].long(),
-        )
-        fg_masks.append(assignment.foreground)
-        matched = gts[assignment.matched_gt]
-        one_hot = F.one_hot(matched[:, 0].long(), num_classes).to(raw.dtype)
-        cls_targets.append(one_hot * assignment.matched_iou[:, None])
-        box_targets.append(matched[:, 1:5])
-        fg_stride = anchor_strides[assignment.foreground][:, None]
-        l1_targets.append(
-            torch.cat(
-                (
-                    matched[:, 1:3] / fg_stride - grid[assignment.foreground],
-                    torch.log(matched[:, 3:5] / fg_stride + 1e-8),
-                ),
-                dim=1,
-            )
-        )
-    foreground = torch.stack(fg_masks)  # [B, N]
-    cls_target = torch.cat(cls_targets)
-    box_target = torch.cat(box_targets)
+    gts, gt_valid = _packed_ground_truths(targets)
+    assignment = simota_assign(
+        decoded[..., :4].detach(),
+        raw[..., 5:].detach(),
+        raw[..., 4].detach(),
+        centers,
+        anchor_strides,
+        gts[..., 1:5],
+        gts[..., 0].long(),
+        gt_valid,
+    )
+    foreground = assignment.foreground  # [B, N]
+    # Foreground anchors image by image, each in anchor order.
+    matched = gts.gather(1, assignment.matched_gt[..., None].expand(-1, -1, 5))[foreground]
+    matched_iou = assignment.matched_iou[foreground]
+    one_hot = F.one_hot(matched[:, 0].long(), num_classes).to(raw.dtype)
+    cls_target = one_hot * matched_iou[:, None]
+    box_target = matched[:, 1:5]
     num_fg_anchors = int(foreground.sum())
     num_fg = max(num_fg_anchors, 1)
 
@@ -109,7 +94,16 @@ def yolox_loss(
         / num_fg
     )
     if use_l1:
-        loss_l1 = (raw[..., :4][foreground] - torch.cat(l1_targets)).abs().sum() / num_fg
+        anchor_index = foreground.nonzero()[:, 1]
+        fg_stride = anchor_strides[anchor_index][:, None]
+        l1_target = torch.cat(
+            (
+                box_target[:, 0:2] / fg_stride - grid[anchor_index],
+                torch.log(box_target[:, 2:4] / fg_stride + 1e-8),
+            ),
+            dim=1,
+        )
+        loss_l1 = (raw[..., :4][foreground] - l1_target).abs().sum() / num_fg
     else:
         loss_l1 = raw.new_zeros(())
     return LossTerms(
@@ -119,5 +113,17 @@ def yolox_loss(
         cls=loss_cls,
         l1=loss_l1,
         num_fg=num_fg_anchors,
-        num_gt=num_gt,
+        num_gt=int(gt_valid.sum()),
     )
+
+
+def _packed_ground_truths(targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, G, 5] rows with each image's boxes first, in their order, and [B, G] which are real.
+
+    G is the most boxes of any image (at least 1), not the padded row count (120).
+    """
+    valid = targets[..., 3] > 0
+    order = torch.sort((~valid).to(torch.uint8), dim=1, stable=True).indices
+    most = max(int(valid.sum(dim=1).max()) if targets.shape[0] else 0, 1)
+    order = order[:, :most]
+    return targets.gather(1, order[..., None].expand(-1, -1, 5)), valid.gather(1, order)

@@ -7,6 +7,13 @@ ground-truth centre. The cost of pairing a ground truth with an anchor is
 ground truth's square]``; each ground truth takes its ``k`` cheapest anchors
 with ``k = max(1, int(sum of its top-min(10, n) IoUs))``, and an anchor taken
 by several ground truths stays with the cheapest one.
+
+The whole batch is assigned at once: the reference assigns image by image, and
+its Python loop, with a device round trip per image, left a GPU idle most of a
+training step. Each image's candidates are gathered into a padded ``(B, K)``
+table (K: the most candidates of any image) and padding is priced out of every
+choice, so each image gets the assignment it would get alone, from the same
+element-wise arithmetic.
 """
 
 from __future__ import annotations
@@ -22,18 +29,21 @@ CENTER_RADIUS = 1.5
 IOU_COST_WEIGHT = 3.0
 OUTSIDE_COST = 1e6
 TOP_IOUS_FOR_K = 10
+# Elements of the (images, gts, candidates, classes) class-cost tensor built at once.
+CLASS_COST_CHUNK = 1 << 25
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """Which anchors are foreground and what they are matched to.
+    """Which anchors are foreground and what they are matched to, per image and anchor.
 
-    ``matched_gt`` and ``matched_iou`` list the foreground anchors in anchor order.
+    ``matched_gt`` (an index into that image's ground truths) and ``matched_iou``
+    mean something only where ``foreground`` is set.
     """
 
-    foreground: torch.Tensor  # (A,) bool
-    matched_gt: torch.Tensor  # (F,) int64 index into the ground truths
-    matched_iou: torch.Tensor  # (F,) IoU of the anchor's predicted box with its ground truth
+    foreground: torch.Tensor  # (B, A) bool
+    matched_gt: torch.Tensor  # (B, A) int64
+    matched_iou: torch.Tensor  # (B, A) IoU of the anchor's predicted box with its ground truth
 
 
 @torch.no_grad()
@@ -45,75 +55,111 @@ def simota_assign(
     anchor_strides: torch.Tensor,
     gt_boxes: torch.Tensor,
     gt_classes: torch.Tensor,
+    gt_valid: torch.Tensor,
 ) -> Assignment:
-    """Assign anchors of one image to its ground truths.
+    """Assign the anchors of a batch of images to their ground truths.
 
     Args:
-        pred_boxes: (A, 4) predicted cx, cy, w, h in input pixels.
-        cls_logits: (A, C) class logits.
-        obj_logits: (A,) or (A, 1) objectness logits.
+        pred_boxes: (B, A, 4) predicted cx, cy, w, h in input pixels.
+        cls_logits: (B, A, C) class logits.
+        obj_logits: (B, A) objectness logits.
         anchor_centers: (A, 2) anchor centres ``((x + 0.5) s, (y + 0.5) s)``.
         anchor_strides: (A,) stride of each anchor.
-        gt_boxes: (G, 4) ground truths cx, cy, w, h.
-        gt_classes: (G,) class ids.
+        gt_boxes: (B, G, 4) ground truths cx, cy, w, h.
+        gt_classes: (B, G) class ids.
+        gt_valid: (B, G) bool, False for padding rows.
     """
-    num_anchors, num_classes = cls_logits.shape
-    num_gt = gt_boxes.shape[0]
-    nothing = Assignment(
-        foreground=torch.zeros(num_anchors, dtype=torch.bool, device=pred_boxes.device),
-        matched_gt=torch.zeros(0, dtype=torch.int64, device=pred_boxes.device),
-        matched_iou=torch.zeros(0, dtype=pred_boxes.dtype, device=pred_boxes.device),
-    )
-    if num_gt == 0:
+    batch, num_anchors, num_classes = cls_logits.shape
+    device = pred_boxes.device
+    foreground = torch.zeros(batch, num_anchors, dtype=torch.bool, device=device)
+    matched_gt = torch.zeros(batch, num_anchors, dtype=torch.int64, device=device)
+    matched_iou = torch.zeros(batch, num_anchors, dtype=pred_boxes.dtype, device=device)
+    nothing = Assignment(foreground, matched_gt, matched_iou)
+    if gt_boxes.shape[1] == 0:
         return nothing
-    half_size = CENTER_RADIUS * anchor_strides.float()[None, :]
-    offsets = (anchor_centers.float()[None, :, :] - gt_boxes.float()[:, None, :2]).abs()
-    in_center = (offsets[..., 0] < half_size) & (offsets[..., 1] < half_size)  # (G, A)
-    candidates = in_center.any(dim=0).nonzero().squeeze(1)  # (K,)
-    if candidates.numel() == 0:
+
+    half_size = CENTER_RADIUS * anchor_strides.float()
+    offsets = (anchor_centers.float()[None, None] - gt_boxes.float()[:, :, None, :2]).abs()
+    in_center = (offsets[..., 0] < half_size) & (offsets[..., 1] < half_size)
+    in_center &= gt_valid[:, :, None]  # (B, G, A)
+    is_candidate = in_center.any(dim=1)  # (B, A)
+    candidate_counts = is_candidate.sum(dim=1)  # (B,)
+    width = int(candidate_counts.max())
+    if width == 0:
         # Every box lies off the anchor grid (centre outside the input): nothing to learn.
         return nothing
-    in_center = in_center[:, candidates]
+    # Each image's candidates first, in anchor order; then padding columns.
+    candidates = torch.sort((~is_candidate).to(torch.uint8), dim=1, stable=True).indices
+    candidates = candidates[:, :width]  # (B, K)
+    real = torch.arange(width, device=device)[None] < candidate_counts[:, None]  # (B, K)
+    in_center = in_center.gather(2, candidates[:, None].expand(-1, in_center.shape[1], -1))
 
-    ious = iou_cxcywh(gt_boxes.float()[:, None, :], pred_boxes.float()[candidates][None, :, :])
+    def per_candidate(values: torch.Tensor) -> torch.Tensor:
+        index = candidates[..., None].expand(-1, -1, values.shape[-1])
+        return values.float().gather(1, index)
+
+    boxes = per_candidate(pred_boxes)  # (B, K, 4)
+    ious = iou_cxcywh(gt_boxes.float()[:, :, None], boxes[:, None])  # (B, G, K)
     probs = (
-        cls_logits.float()[candidates].sigmoid()
-        * obj_logits.float().reshape(-1, 1)[candidates].sigmoid()
-    ).sqrt()
-    one_hot = F.one_hot(gt_classes.long(), num_classes).float()
-    cls_cost = F.binary_cross_entropy(
-        probs[None].expand(num_gt, -1, -1),
-        one_hot[:, None].expand(-1, probs.shape[0], -1),
-        reduction="none",
-    ).sum(dim=-1)
-    cost = (
-        cls_cost + IOU_COST_WEIGHT * -torch.log(ious + 1e-8) + OUTSIDE_COST * (~in_center).float()
-    )
+        per_candidate(cls_logits).sigmoid() * per_candidate(obj_logits[..., None]).sigmoid()
+    ).sqrt()  # (B, K, C)
+    cost = _class_cost(probs, gt_classes, num_classes)
+    cost += IOU_COST_WEIGHT * -torch.log(ious + 1e-8) + OUTSIDE_COST * (~in_center).float()
+    pairable = gt_valid[:, :, None] & real[:, None]  # (B, G, K)
+    cost.masked_fill_(~pairable, torch.inf)
+    ious.masked_fill_(~pairable, 0.0)
 
-    matching = _dynamic_k_matching(cost, ious)
-    taken = matching.any(dim=0)
-    foreground = torch.zeros(num_anchors, dtype=torch.bool, device=pred_boxes.device)
-    foreground[candidates[taken]] = True
-    matched_gt = matching[:, taken].float().argmax(dim=0)
-    matched_iou = ious[:, taken].gather(0, matched_gt[None]).squeeze(0)
-    return Assignment(
-        foreground=foreground, matched_gt=matched_gt, matched_iou=matched_iou.to(pred_boxes.dtype)
-    )
+    matching = _dynamic_k_matching(cost, ious, candidate_counts, gt_valid)
+    taken = matching.any(dim=1)  # (B, K)
+    gt_of_candidate = matching.to(torch.uint8).argmax(dim=1)  # (B, K)
+    iou_of_candidate = ious.gather(1, gt_of_candidate[:, None]).squeeze(1)
+    foreground.scatter_(1, candidates, taken)
+    matched_gt.scatter_(1, candidates, gt_of_candidate)
+    matched_iou.scatter_(1, candidates, iou_of_candidate.to(matched_iou.dtype))
+    return Assignment(foreground, matched_gt, matched_iou)
 
 
-def _dynamic_k_matching(cost: torch.Tensor, ious: torch.Tensor) -> torch.Tensor:
-    """(G, K) bool: each gt's ``k`` cheapest anchors; a contested anchor goes to its cheapest gt."""
-    top_count = min(TOP_IOUS_FOR_K, ious.shape[1])
-    top_ious, _ = torch.topk(ious, top_count, dim=1)
+def _class_cost(probs: torch.Tensor, gt_classes: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(B, G, K): BCE of each candidate's ``probs`` (B, K, C) against each gt's one-hot class."""
+    batch, width, _ = probs.shape
+    num_gt = gt_classes.shape[1]
+    one_hot = F.one_hot(gt_classes.long().clamp(min=0), num_classes).float()  # (B, G, C)
+    step = max(1, CLASS_COST_CHUNK // max(num_gt * width * num_classes, 1))
+    parts = []
+    for first in range(0, batch, step):
+        chunk = slice(first, first + step)
+        shape = (-1, num_gt, width, num_classes)
+        parts.append(
+            F.binary_cross_entropy(
+                probs[chunk, None].expand(shape),
+                one_hot[chunk, :, None].expand(shape),
+                reduction="none",
+            ).sum(dim=-1)
+        )
+    return torch.cat(parts)
+
+
+def _dynamic_k_matching(
+    cost: torch.Tensor, ious: torch.Tensor, candidate_counts: torch.Tensor, gt_valid: torch.Tensor
+) -> torch.Tensor:
+    """(B, G, K) bool: each gt's ``k`` cheapest anchors; a contested anchor goes to its cheapest gt.
+
+    Padding is priced out: ``cost`` is infinite and ``ious`` zero wherever a gt or a
+    candidate column is padding.
+    """
+    top_count = min(TOP_IOUS_FOR_K, ious.shape[2])
+    top_ious, _ = torch.topk(ious, top_count, dim=2)
     # A box may have fewer candidates than its k (a box mostly off the grid).
-    dynamic_ks = top_ious.sum(dim=1).int().clamp(min=1, max=cost.shape[1])
+    dynamic_ks = torch.minimum(
+        top_ious.sum(dim=2).int().clamp(min=1), candidate_counts[:, None].int()
+    )
+    dynamic_ks = dynamic_ks * gt_valid  # padding gts take nothing
+    most = int(dynamic_ks.max())
+    _, cheapest = torch.topk(cost, most, dim=2, largest=False)  # (B, G, most)
+    chosen = torch.arange(most, device=cost.device) < dynamic_ks[..., None]
     matching = torch.zeros_like(cost, dtype=torch.bool)
-    for gt, k in enumerate(dynamic_ks.tolist()):
-        _, cheapest = torch.topk(cost[gt], k, largest=False)
-        matching[gt, cheapest] = True
-    contested = matching.sum(dim=0) > 1
-    if contested.any():
-        cheapest_gt = cost[:, contested].argmin(dim=0)
-        matching[:, contested] = False
-        matching[cheapest_gt, contested.nonzero().squeeze(1)] = True
-    return matching
+    matching.scatter_(2, cheapest, chosen)
+    contested = matching.sum(dim=1, keepdim=True) > 1  # (B, 1, K)
+    cheapest_gt = cost.argmin(dim=1, keepdim=True)  # (B, 1, K)
+    owner = torch.arange(cost.shape[1], device=cost.device)[None, :, None] == cheapest_gt
+    return torch.where(contested, owner, matching)

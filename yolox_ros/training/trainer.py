@@ -50,6 +50,8 @@ from yolox_ros.training.batches import (
     EpochBatches,
     batch_loader,
     indices_by_group,
+    memory_format_for,
+    model_input,
 )
 from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.distributed import SINGLE, SilentProgress, World
@@ -109,16 +111,6 @@ def resize_batch(
     targets[..., 1::2] *= size / width
     targets[..., 2::2] *= size / height
     return images, targets
-
-
-def memory_format_for(device: torch.device) -> torch.memory_format:
-    """The layout of the model and its input batches on ``device``.
-
-    channels_last on CPU, where oneDNN trains nano 1.4-1.5x faster on it than on NCHW
-    (benchmarks/train_benchmark.py); NCHW elsewhere, where nothing measured says
-    otherwise. The loader's batches are channels_last already (``batch_loader``).
-    """
-    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
 def resolve_device(name: str) -> torch.device:
@@ -370,10 +362,7 @@ class Trainer:
             lr = schedule.lr(iteration)
             for group in state.optimizer.param_groups:
                 group["lr"] = lr
-            # Copied as they come (a plain copy from pinned memory), then laid out on the device.
-            images = images.to(self.device, non_blocking=True).contiguous(
-                memory_format=memory_format_for(self.device)
-            )
+            images = model_input(images, self.device)
             targets = targets.to(self.device, non_blocking=True)
             images, targets = resize_batch(images, targets, multiscale_size(config, iteration))
             with autocast:

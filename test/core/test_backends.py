@@ -162,7 +162,9 @@ def test_a_model_that_is_not_yolox_is_refused(tmp_path):
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 32, 32])],
     )
     path = tmp_path / "identity.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # what onnxruntime 1.17 (Humble-era) reads
+    onnx.save(model, path)
     installed = [name for name in ("onnxruntime", "openvino") if importlib.util.find_spec(name)]
     for backend in installed:
         with pytest.raises(

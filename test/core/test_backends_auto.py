@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import needs
 from support.onnx_models import write_yolox_like_onnx
 
 from yolox_ros.core.backends import auto, get_backend
@@ -22,6 +23,9 @@ from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.errors import BackendError, ConfigError
 
 SLOWDOWN_S = 0.03
+# The tests that make OpenVINO win or fail need it installed (the ROS-free tests also run
+# where only ONNX Runtime is, as on a Humble-era machine).
+with_openvino = needs("openvino")
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +58,7 @@ def detector(model: Path, backend: str = "auto", device: str = "auto") -> Detect
     return Detector(DetectorConfig(model, backend=backend, device=device, num_threads=1))
 
 
+@with_openvino
 @pytest.mark.parametrize(
     ("slow", "fast"), [("openvino", "onnxruntime"), ("onnxruntime", "openvino")]
 )
@@ -70,6 +75,7 @@ def test_auto_keeps_the_fastest_of_onnxruntime_and_openvino(model, monkeypatch, 
     assert any(m.startswith("auto: skipping onnxruntime/cuda: ") for m in messages)
 
 
+@with_openvino
 def test_the_choice_is_cached_per_model_file(model, monkeypatch, caplog, cache_home):
     slow_down(monkeypatch, "onnxruntime")
     assert detector(model).backend.name == "openvino"
@@ -95,6 +101,7 @@ def test_the_choice_is_cached_per_model_file(model, monkeypatch, caplog, cache_h
     assert detector(model).backend.name == "onnxruntime"
 
 
+@with_openvino
 def test_a_cached_choice_that_no_longer_loads_is_probed_again(model, monkeypatch, cache_home):
     slow_down(monkeypatch, "onnxruntime")
     assert detector(model).backend.name == "openvino"
@@ -103,6 +110,7 @@ def test_a_cached_choice_that_no_longer_loads_is_probed_again(model, monkeypatch
     assert detector(model).backend.name == "onnxruntime"
 
 
+@with_openvino
 def test_a_broken_candidate_is_a_logged_skip(model, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="yolox_ros")
     slow_down(monkeypatch, "onnxruntime")  # it would lose, were openvino not broken

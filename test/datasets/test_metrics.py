@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import needs
 
 from yolox_ros.datasets.metrics import ImageDetections, evaluate_predictions, recall_by_size
 from yolox_ros.datasets.records import DetectionDataset, ImageRecord
+
+# COCO evaluation is pycocotools (a training extra: absent where only the node is installed).
+with_pycocotools = needs("pycocotools")
 
 
 def _dataset() -> DetectionDataset:
@@ -32,6 +36,7 @@ def _perfect() -> list[ImageDetections]:
     ]
 
 
+@with_pycocotools
 def test_perfect_detections_score_one_for_every_class():
     metrics = evaluate_predictions(_dataset(), _perfect())
     assert metrics.ap == pytest.approx(1.0) and metrics.ap50 == pytest.approx(1.0)
@@ -39,6 +44,7 @@ def test_perfect_detections_score_one_for_every_class():
     assert len(metrics.stats) == 12
 
 
+@with_pycocotools
 def test_half_the_boxes_of_a_class_found_is_the_coco_interpolated_value():
     # "stop": one of two boxes found at precision 1 -> 51 of the 101 recall points.
     found = [_found([[10, 10, 30, 30], [100, 20, 160, 80]], [0.9, 0.8], [0, 1]), _found([], [], [])]
@@ -48,12 +54,14 @@ def test_half_the_boxes_of_a_class_found_is_the_coco_interpolated_value():
     assert metrics.ap == pytest.approx((51 / 101 + 1.0) / 2, abs=1e-6)
 
 
+@with_pycocotools
 def test_detections_in_an_ignored_region_cost_nothing():
     found = _perfect()
     found[1] = _found([[50, 50, 58, 58], [152, 2, 198, 38]], [0.7, 0.95], [0, 1])
     assert evaluate_predictions(_dataset(), found).ap == pytest.approx(1.0)
 
 
+@with_pycocotools
 def test_no_detections_at_all_is_zero_not_an_error():
     empty = [_found([], [], []), _found([], [], [])]
     assert evaluate_predictions(_dataset(), empty).ap == 0.0

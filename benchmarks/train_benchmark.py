@@ -51,6 +51,7 @@ class Setup:
     trainer: str  # "official" or "ours"
     workers: int
     channels_last: bool  # official only: model and inputs converted; ours decides itself
+    amp: bool = False  # ours only: --amp, a bfloat16 forward pass (the official has none on CPU)
 
 
 SETUPS = (
@@ -58,6 +59,7 @@ SETUPS = (
     Setup("official NCHW 2 workers", "official", 2, False),
     Setup("official channels_last 2 workers", "official", 2, True),
     Setup("ours (yolox_ros) 2 workers", "ours", 2, False),
+    Setup("ours --amp (bf16) 2 workers", "ours", 2, False, amp=True),
 )
 
 
@@ -159,6 +161,7 @@ def ours_timestamps(setup: Setup, data_json: Path, iterations: int) -> list[floa
         multiscale=(SIZE, SIZE),
         workers=setup.workers,
         device="cpu",
+        amp=setup.amp,
     )
     trainer = Trainer(config, log=lambda line: None)
     stamps: list[float] = []

@@ -609,6 +609,28 @@ def test_the_cpu_training_step_runs_channels_last(tmp_path: Path, scenes: Path):
     assert layouts == [True, True, True]
 
 
+def test_amp_on_the_cpu_trains_with_a_bfloat16_forward_pass(tmp_path: Path, scenes: Path):
+    config = _tiny_config(tmp_path, scenes, device="cpu", amp=True)
+    trainer = Trainer(config, log=lambda line: None)
+
+    class StopRunError(Exception):
+        pass
+
+    dtypes: list[torch.dtype] = []
+
+    def record_dtype(module: torch.nn.Module, inputs, outputs: list[torch.Tensor]) -> None:
+        dtypes.append(outputs[0].dtype)
+        if len(dtypes) == 2:  # a whole step (loss, backward, update) ran in between
+            raise StopRunError
+
+    trainer.state.model.register_forward_hook(record_dtype)
+    with pytest.raises(StopRunError):
+        trainer.run()
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+    assert all(torch.isfinite(p).all() for p in trainer.state.model.parameters())
+    assert all(p.dtype == torch.float32 for p in trainer.state.model.parameters())
+
+
 def test_too_short_runs_for_the_schedule_are_rejected(tmp_path: Path, capsys):
     with pytest.raises(ValueError, match="warmup_epochs"):
         TrainConfig(output=tmp_path, data="x", epochs=10)

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--eval-interval", type=int, help="epochs between evaluations (default 10)")
     add("--patience", type=int, help="early stop after N evaluations without gain (0: never)")
     add("--device", help="auto (default), cpu, cuda or cuda:N")
-    add("--amp", action="store_true", help="bfloat16 forward pass on CUDA")
+    add("--amp", action="store_true", help="bfloat16 forward pass (CUDA, or a CPU with bf16)")
     add("--sync-bn", action="store_true", help="under torchrun: SyncBatchNorm across the GPUs")
     add("--workers", type=int, help="data-loading processes (default 2)")
     add("--cache", action="store_true", help="keep the decoded training images in RAM")

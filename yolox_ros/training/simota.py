@@ -79,8 +79,10 @@ def simota_assign(
         return nothing
 
     half_size = CENTER_RADIUS * anchor_strides.float()
-    offsets = (anchor_centers.float()[None, None] - gt_boxes.float()[:, :, None, :2]).abs()
-    in_center = (offsets[..., 0] < half_size) & (offsets[..., 1] < half_size)
+    anchors, gts = anchor_centers.float(), gt_boxes.float()
+    # One axis at a time: a (B, G, A) temporary each, not (B, G, A, 2).
+    in_center = (anchors[:, 0] - gts[:, :, None, 0]).abs() < half_size
+    in_center &= (anchors[:, 1] - gts[:, :, None, 1]).abs() < half_size
     in_center &= gt_valid[:, :, None]  # (B, G, A)
     is_candidate = in_center.any(dim=1)  # (B, A)
     candidate_counts = is_candidate.sum(dim=1)  # (B,)

@@ -127,6 +127,14 @@ class Splits:
     val: DetectionDataset
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 natively (AVX512-BF16, AMX); True when torch cannot say."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without this probe
+        return True
+
+
 def load_splits(config: TrainConfig) -> Splits:
     """The training and validation datasets of ``config``, with its class selection applied."""
     data = open_dataset(config.data, config.data_format)
@@ -282,6 +290,8 @@ class Trainer:
         self.device = self.world.check(
             config.batch_size, resolve_device(config.device), config.sync_bn
         )
+        if config.amp and self.device.type == "cpu" and not cpu_has_native_bfloat16():
+            log("--amp: no native bfloat16 on this CPU: the forward pass may be slower than fp32")
         self.splits = load_splits(config)
         config.class_names = self.splits.train.class_names
         self.mirror = mirror_classes(config.flip_pairs, config.class_names)
@@ -348,9 +358,7 @@ class Trainer:
         schedule = self._schedule(per_epoch)
         progress = self.progress
         autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if config.amp and self.device.type == "cuda"
-            else nullcontext()
+            torch.autocast(self.device.type, dtype=torch.bfloat16) if config.amp else nullcontext()
         )
         steady_start = time.monotonic()
         for step, (images, targets) in enumerate(loader):

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -19,6 +20,7 @@ from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model
 from yolox_ros.training.augment import (
     AugmentConfig,
+    augment_hsv,
     mixup,
     random_affine_matrix,
     random_flip,
@@ -457,6 +459,22 @@ def test_cached_source_gives_the_same_samples(scenes: Path):
         np.testing.assert_array_equal(labels, cached_labels)
         assert not cached_image.flags.writeable  # augmentation may never alter the cache
     torch.testing.assert_close(_samples(dataset)[(0, 1, 2)], _samples(cached)[(0, 1, 2)])
+
+
+def test_hsv_shifts_wrap_the_hue_and_clip_saturation_and_value():
+    image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.int16)
+    gains = (90.0, 200.0, 200.0)  # large shifts: many pixels wrap or clip
+    for seed in range(8):
+        draw = np.random.default_rng(seed)
+        shifts = (draw.uniform(-1, 1, 3) * gains * draw.integers(0, 2, 3)).astype(np.int16)
+        expected = hsv.copy()
+        expected[..., 0] = (hsv[..., 0] + shifts[0]) % 180
+        expected[..., 1:] = (hsv[..., 1:] + shifts[1:]).clip(0, 255)
+        expected = cv2.cvtColor(expected.astype(np.uint8), cv2.COLOR_HSV2BGR)
+        np.testing.assert_array_equal(
+            augment_hsv(image, np.random.default_rng(seed), gains), expected
+        )
 
 
 def test_flip_pairs_swap_mirror_image_classes():

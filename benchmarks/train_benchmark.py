@@ -16,7 +16,8 @@ times the iterations after ``--warmup`` iterations, over their wall time.
   ``pip install --target DIR`` and DIR put on PYTHONPATH. Without it the official
   configurations are skipped with a message.
 - ``ours``: ``yolox_ros.training.Trainer`` itself, its loop stopped after the
-  measured iterations.
+  measured iterations; ``ours --amp`` the same with its bfloat16 forward pass
+  (the official trainer has no such option on the CPU).
 
 Every configuration runs in a fresh process, configurations alternate (A, B, C,
 A, B, C...) for ``--rounds`` rounds, and the table gives the median img/s with

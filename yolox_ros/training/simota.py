@@ -105,8 +105,12 @@ def simota_assign(
     probs = (
         per_candidate(cls_logits).sigmoid() * per_candidate(obj_logits[..., None]).sigmoid()
     ).sqrt()  # (B, K, C)
-    cost = _class_cost(probs, gt_classes, num_classes)
-    cost += IOU_COST_WEIGHT * -torch.log(ious + 1e-8) + OUTSIDE_COST * (~in_center).float()
+    # Summed in the reference's order, so that the costs are the same to the last bit.
+    cost = (
+        _class_cost(probs, gt_classes, num_classes)
+        + IOU_COST_WEIGHT * -torch.log(ious + 1e-8)
+        + OUTSIDE_COST * (~in_center).float()
+    )
     pairable = gt_valid[:, :, None] & real[:, None]  # (B, G, K)
     cost.masked_fill_(~pairable, torch.inf)
     ious.masked_fill_(~pairable, 0.0)

@@ -3,7 +3,7 @@
     python benchmarks/train_benchmark.py --data DATASET --official /tmp/yolox_official
 
 Both train YOLOX-nano on the same images (the first ``--images`` of the COCO
-dataset DATASET after a seeded shuffle) at batch 16 and input 416 (no multiscale
+dataset DATASET after a seeded shuffle) at batch 16 (``--batch``) and input 416 (no multiscale
 change during the measurement), with the nano augmentation of the official Exp
 (mosaic 0.5, no mixup, HSV, flip), data loading included: img/s is the batch size
 times the iterations after ``--warmup`` iterations, over their wall time.
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BATCH = 16
+DEFAULT_BATCH = 16  # the issue's setting; the recipe's own is 64 (--batch 64)
 SIZE = 416
 SUBSET_SEED = 0
 
@@ -86,7 +86,7 @@ def write_subset(data: Path, count: int, out: Path) -> tuple[Path, int]:
 
 
 def official_timestamps(
-    setup: Setup, root: Path, official: Path, classes: int, iterations: int
+    setup: Setup, root: Path, official: Path, classes: int, iterations: int, batch: int
 ) -> list[float]:
     """The official training, one timestamp after each iteration."""
     import torch
@@ -117,9 +117,9 @@ def official_timestamps(
     model = exp.get_model()
     if setup.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = exp.get_optimizer(BATCH)
-    loader = exp.get_data_loader(batch_size=BATCH, is_distributed=False, no_aug=False)
-    scheduler = exp.get_lr_scheduler(exp.basic_lr_per_img * BATCH, len(loader))
+    optimizer = exp.get_optimizer(batch)
+    loader = exp.get_data_loader(batch_size=batch, is_distributed=False, no_aug=False)
+    scheduler = exp.get_lr_scheduler(exp.basic_lr_per_img * batch, len(loader))
     ema = ModelEMA(model, 0.9998)
     batches = iter(loader)  # DataPrefetcher is CUDA streams: on CPU the loader is read directly
     stamps = []
@@ -147,7 +147,7 @@ class _StopRunError(Exception):
     """Raised from the progress hook once the measured iterations are done."""
 
 
-def ours_timestamps(setup: Setup, data_json: Path, iterations: int) -> list[float]:
+def ours_timestamps(setup: Setup, data_json: Path, iterations: int, batch: int) -> list[float]:
     """Our trainer's own loop, one timestamp after each iteration (taken in its progress)."""
     from yolox_ros.training.config import TrainConfig
     from yolox_ros.training.trainer import Trainer
@@ -157,7 +157,7 @@ def ours_timestamps(setup: Setup, data_json: Path, iterations: int) -> list[floa
         output=data_json.parents[1] / f"run-{os.getpid()}",
         data=str(data_json),
         val=str(data_json),  # all images train; no evaluation happens before the stop
-        batch_size=BATCH,
+        batch_size=batch,
         train_size=SIZE,
         multiscale=(SIZE, SIZE),
         workers=setup.workers,
@@ -192,11 +192,14 @@ def child(args: argparse.Namespace) -> None:
     setup = next(s for s in SETUPS if s.name == args.child)
     iterations = args.warmup + args.iterations
     if setup.trainer == "official":
-        stamps = official_timestamps(setup, args.root, args.official, args.classes, iterations)
+        stamps = official_timestamps(
+            setup, args.root, args.official, args.classes, iterations, args.batch
+        )
     else:
-        stamps = ours_timestamps(setup, args.root / "annotations" / "train.json", iterations)
+        data_json = args.root / "annotations" / "train.json"
+        stamps = ours_timestamps(setup, data_json, iterations, args.batch)
     seconds = stamps[-1] - stamps[args.warmup - 1]
-    print(json.dumps({"img_s": BATCH * args.iterations / seconds}))
+    print(json.dumps({"img_s": args.batch * args.iterations / seconds}))
 
 
 def measure(setup: Setup, args: argparse.Namespace, root: Path, classes: int) -> float:
@@ -215,6 +218,8 @@ def measure(setup: Setup, args: argparse.Namespace, root: Path, classes: int) ->
         str(args.warmup),
         "--iterations",
         str(args.iterations),
+        "--batch",
+        str(args.batch),
     ]
     if args.official:
         command += ["--official", str(args.official)]
@@ -235,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="COCO dataset: annotations/train.json, train/")
     parser.add_argument("--official", type=Path, help="checkout of the official YOLOX")
     parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--warmup", type=int, default=3, help="iterations not timed")
     parser.add_argument("--iterations", type=int, default=12, help="iterations timed")
@@ -261,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(scratch)
         _, classes = write_subset(args.data, args.images, root)
         print(
-            f"{args.images} images, {classes} classes, batch {BATCH}, {SIZE}x{SIZE}, "
+            f"{args.images} images, {classes} classes, batch {args.batch}, {SIZE}x{SIZE}, "
             f"{args.threads} threads, {args.warmup} + {args.iterations} iterations, "
             f"{args.rounds} rounds; torch {_torch_version()}; load average {load()}",
             flush=True,

@@ -43,6 +43,7 @@ from yolox_ros.datasets.records import DatasetError
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import YOLOX, build_model, load_weights, read_checkpoint
 from yolox_ros.model.export import export_onnx
+from yolox_ros.training.allocator import reuse_freed_memory
 from yolox_ros.training.augment import AugmentConfig
 from yolox_ros.training.batches import (
     AugmentedSamples,
@@ -290,6 +291,8 @@ class Trainer:
         self.device = self.world.check(
             config.batch_size, resolve_device(config.device), config.sync_bn
         )
+        if self.device.type == "cpu":
+            reuse_freed_memory()
         if config.amp and self.device.type == "cpu" and not cpu_has_native_bfloat16():
             log("--amp: no native bfloat16 on this CPU: the forward pass may be slower than fp32")
         self.splits = load_splits(config)

@@ -5,16 +5,18 @@ buffers every iteration. By default glibc serves every block over its mmap
 threshold (at most 32 MB) with a fresh ``mmap`` and unmaps it when freed, so the
 kernel zero-fills each of those pages again on first touch, every step: at the
 recipe's batch of 64 on a CPU that is millions of page faults a step and 1.7x
-the step's time (``benchmarks/train_benchmark.py --batch 64``). Serving them
-from the heap and never trimming it makes the pages stay mapped and be reused;
-the process keeps its peak resident size instead of returning memory between
-steps.
+the step's time (``benchmarks/train_benchmark.py --batch 64``). Served from the
+heap and not trimmed, the pages stay mapped and are reused. Blocks of other
+sizes then fragment the heap, so when the input size changes (multiscale, every
+10 iterations) the trainer hands the free pages back at once: the resident size
+stays near the default allocator's peak.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -22,15 +24,30 @@ M_MMAP_MAX = -4
 C_INT_MAX = 2**31 - 1
 
 
-def reuse_freed_memory() -> bool:
-    """Ask malloc to keep freed memory for reuse; False where the C library has no mallopt."""
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:
-        return False
+        return None
     try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        libc = ctypes.CDLL(name)
+        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+        libc.malloc_trim.argtypes = (ctypes.c_size_t,)
+    except (OSError, AttributeError):  # not glibc (musl has neither)
+        return None
+    return libc
+
+
+def reuse_freed_memory() -> bool:
+    """Ask malloc to keep freed memory for reuse; False where the C library has no mallopt."""
+    libc = _glibc()
+    if libc is None:
         return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, C_INT_MAX))
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, C_INT_MAX))
+
+
+def release_freed_memory() -> None:
+    """Give every wholly free page of the heap back to the system (``malloc_trim(0)``)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -43,7 +43,7 @@ from yolox_ros.datasets.records import DatasetError
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import YOLOX, build_model, load_weights, read_checkpoint
 from yolox_ros.model.export import export_onnx
-from yolox_ros.training.allocator import reuse_freed_memory
+from yolox_ros.training.allocator import release_freed_memory, reuse_freed_memory
 from yolox_ros.training.augment import AugmentConfig
 from yolox_ros.training.batches import (
     AugmentedSamples,
@@ -364,6 +364,7 @@ class Trainer:
             torch.autocast(self.device.type, dtype=torch.bfloat16) if config.amp else nullcontext()
         )
         steady_start = time.monotonic()
+        size_in_use = 0
         for step, (images, targets) in enumerate(loader):
             epoch, in_epoch = divmod(step, per_epoch)
             epoch += batches.start
@@ -375,7 +376,11 @@ class Trainer:
                 group["lr"] = lr
             images = model_input(images, self.device)
             targets = targets.to(self.device, non_blocking=True)
-            images, targets = resize_batch(images, targets, multiscale_size(config, iteration))
+            size = multiscale_size(config, iteration)
+            if size != size_in_use and self.device.type == "cpu":
+                release_freed_memory()  # the last size's blocks fit the new size badly
+            size_in_use = size
+            images, targets = resize_batch(images, targets, size)
             with autocast:
                 outputs = self.forward_model(images)
             strong = epoch < state.epochs - config.no_aug_epochs

@@ -17,7 +17,7 @@ import torch.nn.functional as F  # noqa: N812 - the usual alias
 
 from yolox_ros.model.head import anchor_points, decode_boxes
 from yolox_ros.training.box_ops import iou_cxcywh
-from yolox_ros.training.simota import simota_assign
+from yolox_ros.training.simota import simota_assign, true_first
 
 IOU_LOSS_WEIGHT = 5.0
 
@@ -122,8 +122,5 @@ def _packed_ground_truths(targets: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
     G is the most boxes of any image (at least 1), not the padded row count (120).
     """
-    valid = targets[..., 3] > 0
-    order = torch.sort((~valid).to(torch.uint8), dim=1, stable=True).indices
-    most = max(int(valid.sum(dim=1).max()) if targets.shape[0] else 0, 1)
-    order = order[:, :most]
-    return targets.gather(1, order[..., None].expand(-1, -1, 5)), valid.gather(1, order)
+    order, real = true_first(targets[..., 3] > 0, minimum=1)
+    return targets.gather(1, order[..., None].expand(-1, -1, 5)), real

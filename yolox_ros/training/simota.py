@@ -46,6 +46,19 @@ class Assignment:
     matched_iou: torch.Tensor  # (B, A) IoU of the anchor's predicted box with its ground truth
 
 
+def true_first(mask: torch.Tensor, minimum: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's True positions first, in order, as a padded (B, W) index table.
+
+    Returns the indices into each row of ``mask`` (B, N) and which of them are real
+    (the rest are padding); W is the most True values of any row, at least ``minimum``.
+    """
+    counts = mask.sum(dim=1)
+    width = max(int(counts.max()) if mask.shape[0] else 0, minimum)
+    order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :width]
+    real = torch.arange(width, device=mask.device)[None] < counts[:, None]
+    return order, real
+
+
 @torch.no_grad()
 def simota_assign(
     pred_boxes: torch.Tensor,
@@ -75,8 +88,6 @@ def simota_assign(
     matched_gt = torch.zeros(batch, num_anchors, dtype=torch.int64, device=device)
     matched_iou = torch.zeros(batch, num_anchors, dtype=pred_boxes.dtype, device=device)
     nothing = Assignment(foreground, matched_gt, matched_iou)
-    if gt_boxes.shape[1] == 0:
-        return nothing
 
     half_size = CENTER_RADIUS * anchor_strides.float()
     anchors, gts = anchor_centers.float(), gt_boxes.float()
@@ -84,16 +95,12 @@ def simota_assign(
     in_center = (anchors[:, 0] - gts[:, :, None, 0]).abs() < half_size
     in_center &= (anchors[:, 1] - gts[:, :, None, 1]).abs() < half_size
     in_center &= gt_valid[:, :, None]  # (B, G, A)
-    is_candidate = in_center.any(dim=1)  # (B, A)
-    candidate_counts = is_candidate.sum(dim=1)  # (B,)
-    width = int(candidate_counts.max())
-    if width == 0:
-        # Every box lies off the anchor grid (centre outside the input): nothing to learn.
-        return nothing
     # Each image's candidates first, in anchor order; then padding columns.
-    candidates = torch.sort((~is_candidate).to(torch.uint8), dim=1, stable=True).indices
-    candidates = candidates[:, :width]  # (B, K)
-    real = torch.arange(width, device=device)[None] < candidate_counts[:, None]  # (B, K)
+    candidates, real = true_first(in_center.any(dim=1))  # (B, K)
+    if candidates.shape[1] == 0:
+        # No boxes, or every box off the anchor grid (centre outside the input): nothing to learn.
+        return nothing
+    candidate_counts = real.sum(dim=1)  # (B,)
     in_center = in_center.gather(2, candidates[:, None].expand(-1, in_center.shape[1], -1))
 
     def per_candidate(values: torch.Tensor) -> torch.Tensor:

@@ -4,12 +4,12 @@ A training step allocates and frees the same large activation and gradient
 buffers every iteration. By default glibc serves every block over its mmap
 threshold (at most 32 MB) with a fresh ``mmap`` and unmaps it when freed, so the
 kernel zero-fills each of those pages again on first touch, every step: at the
-recipe's batch of 64 on a CPU that is millions of page faults a step and 1.7x
-the step's time (``benchmarks/train_benchmark.py --batch 64``). Served from the
-heap and not trimmed, the pages stay mapped and are reused. Blocks of other
-sizes then fragment the heap, so when the input size changes (multiscale, every
-10 iterations) the trainer hands the free pages back at once: the resident size
-stays near the default allocator's peak.
+recipe's batch of 64 on a CPU, over half a million page faults a step and a
+quarter of its time (``benchmarks/train_memory.py``). Served from the heap and not trimmed,
+the pages stay mapped and are reused. Blocks of other sizes then fragment the
+heap, so when the input size changes (multiscale, every 10 iterations) the
+trainer hands the free pages back at once; the peak resident size is still
+1-2 GB higher than with the defaults at that batch.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    # The training's fused BatchNorm+SiLU kernel, compiled when a CPU run starts.
+    package_data={f"{PACKAGE}.training": ["*.c"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

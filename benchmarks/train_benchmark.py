@@ -16,7 +16,8 @@ times the iterations after ``--warmup`` iterations, over their wall time.
   ``pip install --target DIR`` and DIR put on PYTHONPATH. Without it the official
   configurations are skipped with a message.
 - ``ours``: ``yolox_ros.training.Trainer`` itself, its loop stopped after the
-  measured iterations; ``ours --amp`` the same with its bfloat16 forward pass
+  measured iterations; ``ours --no-fused-bn-silu`` the same with PyTorch's BatchNorm
+  and SiLU instead of the fused kernel; ``ours --amp`` with its bfloat16 forward pass
   (the official trainer has no such option on the CPU).
 
 Every configuration runs in a fresh process, configurations alternate (A, B, C,
@@ -53,6 +54,7 @@ class Setup:
     workers: int
     channels_last: bool  # official only: model and inputs converted; ours decides itself
     amp: bool = False  # ours only: --amp, a bfloat16 forward pass (the official has none on CPU)
+    fused_bn_silu: bool = True  # ours only: False is --no-fused-bn-silu (PyTorch's ops)
 
 
 SETUPS = (
@@ -60,6 +62,7 @@ SETUPS = (
     Setup("official NCHW 2 workers", "official", 2, False),
     Setup("official channels_last 2 workers", "official", 2, True),
     Setup("ours (yolox_ros) 2 workers", "ours", 2, False),
+    Setup("ours --no-fused-bn-silu 2 workers", "ours", 2, False, fused_bn_silu=False),
     Setup("ours --amp (bf16) 2 workers", "ours", 2, False, amp=True),
 )
 
@@ -163,6 +166,7 @@ def ours_timestamps(setup: Setup, data_json: Path, iterations: int, batch: int) 
         workers=setup.workers,
         device="cpu",
         amp=setup.amp,
+        fused_bn_silu=setup.fused_bn_silu,
     )
     trainer = Trainer(config, log=lambda line: None)
     stamps: list[float] = []

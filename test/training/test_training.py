@@ -18,6 +18,7 @@ from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.errors import ConfigError
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model
+from yolox_ros.model.blocks import BaseConv
 from yolox_ros.training.augment import (
     AugmentConfig,
     augment_hsv,
@@ -38,6 +39,7 @@ from yolox_ros.training.batches import (
 )
 from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.ema import ModelEMA
+from yolox_ros.training.fused_bn_silu import batchnorm_silu, load_kernel
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.schedule import WarmCosineSchedule
 from yolox_ros.training.simota import simota_assign
@@ -625,6 +627,36 @@ def test_the_cpu_training_step_runs_channels_last(tmp_path: Path, scenes: Path):
     with pytest.raises(StopRunError):
         trainer.run()
     assert layouts == [True, True, True]
+
+
+@pytest.mark.parametrize("case", ["default", "turned off", "no compiler"])
+def test_cpu_training_fuses_batchnorm_and_silu_where_it_can(
+    tmp_path: Path, scenes: Path, monkeypatch, case: str
+):
+    if case == "no compiler":
+        monkeypatch.setenv("CC", "no-such-cc")
+    load_kernel.cache_clear()  # built anew under this case's compiler
+    lines: list[str] = []
+    config = _tiny_config(tmp_path, scenes, device="cpu", fused_bn_silu=case != "turned off")
+    try:
+        trainer = Trainer(config, log=lines.append)
+    finally:
+        load_kernel.cache_clear()
+    layers = [m for m in trainer.state.model.modules() if isinstance(m, BaseConv)]
+    fused = [m.train_bn_act is batchnorm_silu for m in layers]
+    said = [line for line in lines if line.startswith("BatchNorm+SiLU")]
+    if case == "default":
+        assert all(fused) and said == [
+            f"BatchNorm+SiLU of {len(layers)} layers through the fused kernel"
+        ]
+    elif case == "turned off":
+        assert not any(fused) and not said
+    else:
+        assert not any(fused)
+        assert said == [
+            "BatchNorm+SiLU through PyTorch: the fused kernel is unavailable "
+            "(no C compiler 'no-such-cc' found)"
+        ]
 
 
 def test_amp_on_the_cpu_trains_with_a_bfloat16_forward_pass(tmp_path: Path, scenes: Path):

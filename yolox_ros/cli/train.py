@@ -79,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--patience", type=int, help="early stop after N evaluations without gain (0: never)")
     add("--device", help="auto (default), cpu, cuda or cuda:N")
     add("--amp", action="store_true", help="bfloat16 forward pass (CUDA, or a CPU with bf16)")
+    add(
+        "--no-fused-bn-silu",
+        dest="fused_bn_silu",
+        action="store_false",
+        help="on the CPU, PyTorch's BatchNorm and SiLU instead of the compiled fused kernel",
+    )
     add("--sync-bn", action="store_true", help="under torchrun: SyncBatchNorm across the GPUs")
     add("--workers", type=int, help="data-loading processes (default 2)")
     add("--cache", action="store_true", help="keep the decoded training images in RAM")

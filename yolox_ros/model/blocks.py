@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -12,6 +14,10 @@ BN_MOMENTUM = 0.03
 
 class BaseConv(nn.Module):
     """Conv (no bias, "same" padding) -> BatchNorm -> SiLU."""
+
+    # Training on the CPU sets this to one function computing act(bn(x)) in fewer passes
+    # (yolox_ros.training.fused_bn_silu); evaluation, export and inference use the modules.
+    train_bn_act: Callable[[torch.Tensor, nn.BatchNorm2d], torch.Tensor] | None = None
 
     def __init__(
         self,
@@ -35,7 +41,10 @@ class BaseConv(nn.Module):
         self.act = nn.SiLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
+        x = self.conv(x)
+        if self.training and self.train_bn_act is not None:
+            return self.train_bn_act(x, self.bn)
+        return self.act(self.bn(x))
 
 
 class DWConv(nn.Module):

@@ -47,6 +47,7 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without AP gain; 0: never
     device: str = "auto"
     amp: bool = False  # bfloat16 forward pass (CUDA; CPUs with native bfloat16)
+    fused_bn_silu: bool = True  # CPU: BatchNorm and SiLU in one compiled kernel (C compiler)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the whole batch (CUDA)
     workers: int = 2  # data-loading processes; 0: in the training process
     cache: bool = False  # decode every training image once and keep it in RAM

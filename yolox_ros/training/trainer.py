@@ -58,6 +58,7 @@ from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.distributed import SINGLE, SilentProgress, World
 from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.evaluate import predict
+from yolox_ros.training.fused_bn_silu import FusedKernelError, fuse_batchnorm_silu
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.progress import Progress
 from yolox_ros.training.report import plot_curves, sample_sheet
@@ -299,6 +300,12 @@ class Trainer:
         config.class_names = self.splits.train.class_names
         self.mirror = mirror_classes(config.flip_pairs, config.class_names)
         self.state = initial_state(config, self.device, log)
+        if self.device.type == "cpu" and config.fused_bn_silu:
+            try:
+                layers = fuse_batchnorm_silu(self.state.model)
+                log(f"BatchNorm+SiLU of {layers} layers through the fused kernel")
+            except FusedKernelError as exc:
+                log(f"BatchNorm+SiLU through PyTorch: the fused kernel is unavailable ({exc})")
         train = self.splits.train
         self.groups = (
             indices_by_group(group_names(train, config.group_pattern))

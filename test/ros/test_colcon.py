@@ -49,6 +49,9 @@ def test_install_layout(colcon_install: Path) -> None:
     lib = colcon_install / "yolox_ros" / "lib" / "yolox_ros"
     assert os.access(lib / "yolox_node", os.X_OK)
     assert os.access(lib / "image_replay", os.X_OK)
+    # The training's kernel source, compiled when a CPU run starts, goes with the package.
+    packages = colcon_install / "yolox_ros" / "lib"
+    assert list(packages.glob("python3*/site-packages/yolox_ros/training/fused_bn_silu.c"))
 
 
 def test_installed_node_starts_and_stops_on_sigint(

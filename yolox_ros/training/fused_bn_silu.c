@@ -39,10 +39,67 @@ static inline float exp_approx(float x) {
 
 static inline float sigmoid(float z) { return 1.0f / (1.0f + exp_approx(-z)); }
 
-static void add_partials(const double *partial, int threads, int64_t width, double *total) {
-    memset(total, 0, width * sizeof(double));
-    for (int t = 0; t < threads; t++)
-        for (int64_t c = 0; c < width; c++) total[c] += partial[t * width + c];
+/* Adds row r's two per-channel terms to first[c] and second[c]. */
+typedef void (*AddRow)(const void *args, int64_t r, float *restrict first, float *restrict second);
+
+/* Two per-channel sums over all rows, and the scratch space they are taken in. */
+typedef struct {
+    int threads;
+    int64_t channels;
+    double *partial; /* [threads][2][channels], then the totals: [2][channels] */
+    float *block;    /* [threads][2][channels] */
+} ChannelSums;
+
+static int sums_init(ChannelSums *sums, int64_t channels) {
+    sums->threads = omp_get_max_threads();
+    sums->channels = channels;
+    sums->partial = calloc((size_t)(sums->threads + 1) * 2 * channels, sizeof(double));
+    sums->block = malloc((size_t)sums->threads * 2 * channels * sizeof(float));
+    return sums->partial && sums->block ? 0 : -1;
+}
+
+static void sums_free(ChannelSums *sums) {
+    free(sums->partial);
+    free(sums->block);
+}
+
+/* Called by every thread of a parallel region; on return (after a barrier) the totals
+ * are in the returned [2][channels] array. */
+static inline const double *sum_rows(ChannelSums *sums, int64_t rows, AddRow add_row,
+                                     const void *args) {
+    int64_t channels = sums->channels, width = 2 * channels;
+    int t = omp_get_thread_num();
+    double *partial = sums->partial + (size_t)t * width;
+    float *block = sums->block + (size_t)t * width;
+    double *total = sums->partial + (size_t)sums->threads * width;
+#pragma omp for schedule(static)
+    for (int64_t start = 0; start < rows; start += BLOCK_ROWS) {
+        int64_t end = start + BLOCK_ROWS < rows ? start + BLOCK_ROWS : rows;
+        memset(block, 0, width * sizeof(float));
+        for (int64_t r = start; r < end; r++) add_row(args, r, block, block + channels);
+        for (int64_t c = 0; c < width; c++) partial[c] += block[c];
+    }
+#pragma omp single
+    for (int t = 0; t < sums->threads; t++)
+        for (int64_t c = 0; c < width; c++) total[c] += sums->partial[(size_t)t * width + c];
+    return total;
+}
+
+typedef struct {
+    const float *x;
+    int64_t channels;
+} MomentArgs;
+
+static inline void add_moments(const void *args, int64_t r, float *restrict sum,
+                               float *restrict sum_sq) {
+    const MomentArgs *a = args;
+    int64_t channels = a->channels;
+    const float *restrict in = a->x + r * channels;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; c++) {
+        sum[c] += in[c];
+        sum_sq[c] += in[c] * in[c];
+    }
 }
 
 /* y = silu(batch_norm(x)); the batch mean and 1 / sqrt(var + eps) go to save_mean and
@@ -52,54 +109,30 @@ int bn_silu_forward(const float *restrict x, int64_t rows, int64_t channels,
                     float *restrict running_mean, float *restrict running_var, float momentum,
                     float eps, float *restrict y, float *restrict save_mean,
                     float *restrict save_invstd) {
-    int threads = omp_get_max_threads();
-    double *partial = calloc((size_t)(threads + 1) * 2 * channels, sizeof(double));
-    float *scratch = malloc((size_t)(threads + 1) * 2 * channels * sizeof(float));
-    if (!partial || !scratch) {
-        free(partial);
-        free(scratch);
+    ChannelSums sums;
+    float *scale = malloc(2 * channels * sizeof(float)), *shift = scale + channels;
+    if (sums_init(&sums, channels) != 0 || !scale) {
+        sums_free(&sums);
+        free(scale);
         return -1;
     }
-    double *total = partial + (size_t)threads * 2 * channels;
-    float *scale = scratch + (size_t)threads * 2 * channels, *shift = scale + channels;
-#pragma omp parallel num_threads(threads)
+    MomentArgs args = {x, channels};
+#pragma omp parallel num_threads(sums.threads)
     {
-        int t = omp_get_thread_num();
-        double *sum = partial + (size_t)t * 2 * channels, *sum_sq = sum + channels;
-        float *block = scratch + (size_t)t * 2 * channels, *block_sq = block + channels;
-#pragma omp for schedule(static)
-        for (int64_t start = 0; start < rows; start += BLOCK_ROWS) {
-            int64_t end = start + BLOCK_ROWS < rows ? start + BLOCK_ROWS : rows;
-            memset(block, 0, 2 * channels * sizeof(float));
-            for (int64_t r = start; r < end; r++) {
-                const float *restrict in = x + r * channels;
-#pragma omp simd
-                for (int64_t c = 0; c < channels; c++) {
-                    block[c] += in[c];
-                    block_sq[c] += in[c] * in[c];
-                }
-            }
-            for (int64_t c = 0; c < channels; c++) {
-                sum[c] += block[c];
-                sum_sq[c] += block_sq[c];
-            }
-        }
+        const double *total = sum_rows(&sums, rows, add_moments, &args);
 #pragma omp single
-        {
-            add_partials(partial, threads, 2 * channels, total);
-            for (int64_t c = 0; c < channels; c++) {
-                double mean = total[c] / rows;
-                double var = total[channels + c] / rows - mean * mean;
-                var = var > 0.0 ? var : 0.0;
-                float invstd = (float)(1.0 / sqrt(var + eps));
-                save_mean[c] = (float)mean;
-                save_invstd[c] = invstd;
-                scale[c] = weight[c] * invstd;
-                shift[c] = bias[c] - (float)mean * scale[c];
-                running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
-                running_var[c] = (1.0f - momentum) * running_var[c] +
-                                 momentum * (float)(var * rows / (rows - 1));
-            }
+        for (int64_t c = 0; c < channels; c++) {
+            double mean = total[c] / rows;
+            double var = total[channels + c] / rows - mean * mean;
+            var = var > 0.0 ? var : 0.0;
+            float invstd = (float)(1.0 / sqrt(var + eps));
+            save_mean[c] = (float)mean;
+            save_invstd[c] = invstd;
+            scale[c] = weight[c] * invstd;
+            shift[c] = bias[c] - (float)mean * scale[c];
+            running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
+            running_var[c] = (1.0f - momentum) * running_var[c] +
+                             momentum * (float)(var * rows / (rows - 1));
         }
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
@@ -112,9 +145,36 @@ int bn_silu_forward(const float *restrict x, int64_t rows, int64_t channels,
             }
         }
     }
-    free(partial);
-    free(scratch);
+    sums_free(&sums);
+    free(scale);
     return 0;
+}
+
+typedef struct {
+    const float *dy, *x, *scale, *shift, *mean, *invstd;
+    float *dz;
+    int64_t channels;
+} GradientArgs;
+
+/* dz, the gradient at the BatchNorm output, is written (into dx) for the second pass. */
+static inline void add_gradient_terms(const void *args, int64_t r, float *restrict sum_dz,
+                                      float *restrict sum_dz_xhat) {
+    const GradientArgs *a = args;
+    int64_t channels = a->channels;
+    const float *restrict grad = a->dy + r * channels;
+    const float *restrict in = a->x + r * channels;
+    float *restrict dz_out = a->dz + r * channels;
+    const float *restrict scale = a->scale, *restrict shift = a->shift;
+    const float *restrict mean = a->mean, *restrict invstd = a->invstd;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; c++) {
+        float z = in[c] * scale[c] + shift[c];
+        float s = sigmoid(z);
+        float dz = grad[c] * s * (1.0f + z * (1.0f - s));
+        dz_out[c] = dz;
+        sum_dz[c] += dz;
+        sum_dz_xhat[c] += dz * ((in[c] - mean[c]) * invstd[c]);
+    }
 }
 
 /* dx, grad_weight and grad_bias from dy, given the forward pass's x, mean and invstd. */
@@ -122,59 +182,29 @@ int bn_silu_backward(const float *restrict dy, const float *restrict x, int64_t 
                      int64_t channels, const float *restrict weight, const float *restrict bias,
                      const float *restrict mean, const float *restrict invstd,
                      float *restrict dx, float *restrict grad_weight, float *restrict grad_bias) {
-    int threads = omp_get_max_threads();
-    double *partial = calloc((size_t)(threads + 1) * 2 * channels, sizeof(double));
-    float *scratch = malloc((size_t)(threads * 2 + 4) * channels * sizeof(float));
-    if (!partial || !scratch) {
-        free(partial);
-        free(scratch);
+    ChannelSums sums;
+    float *coefficients = malloc(4 * channels * sizeof(float));
+    if (sums_init(&sums, channels) != 0 || !coefficients) {
+        sums_free(&sums);
+        free(coefficients);
         return -1;
     }
-    double *total = partial + (size_t)threads * 2 * channels;
-    float *scale = scratch + (size_t)threads * 2 * channels, *shift = scale + channels;
+    float *scale = coefficients, *shift = scale + channels;
     float *mean_dz = shift + channels, *mean_dz_xhat = mean_dz + channels;
     for (int64_t c = 0; c < channels; c++) {
         scale[c] = weight[c] * invstd[c];
         shift[c] = bias[c] - mean[c] * scale[c];
     }
-#pragma omp parallel num_threads(threads)
+    GradientArgs args = {dy, x, scale, shift, mean, invstd, dx, channels};
+#pragma omp parallel num_threads(sums.threads)
     {
-        int t = omp_get_thread_num();
-        double *sum_dz = partial + (size_t)t * 2 * channels, *sum_dz_xhat = sum_dz + channels;
-        float *block = scratch + (size_t)t * 2 * channels, *block_xhat = block + channels;
-        /* dz, the gradient at the BatchNorm output, is kept in dx for the second pass. */
-#pragma omp for schedule(static)
-        for (int64_t start = 0; start < rows; start += BLOCK_ROWS) {
-            int64_t end = start + BLOCK_ROWS < rows ? start + BLOCK_ROWS : rows;
-            memset(block, 0, 2 * channels * sizeof(float));
-            for (int64_t r = start; r < end; r++) {
-                const float *restrict grad = dy + r * channels;
-                const float *restrict in = x + r * channels;
-                float *restrict dz_out = dx + r * channels;
-#pragma omp simd
-                for (int64_t c = 0; c < channels; c++) {
-                    float z = in[c] * scale[c] + shift[c];
-                    float s = sigmoid(z);
-                    float dz = grad[c] * s * (1.0f + z * (1.0f - s));
-                    dz_out[c] = dz;
-                    block[c] += dz;
-                    block_xhat[c] += dz * ((in[c] - mean[c]) * invstd[c]);
-                }
-            }
-            for (int64_t c = 0; c < channels; c++) {
-                sum_dz[c] += block[c];
-                sum_dz_xhat[c] += block_xhat[c];
-            }
-        }
+        const double *total = sum_rows(&sums, rows, add_gradient_terms, &args);
 #pragma omp single
-        {
-            add_partials(partial, threads, 2 * channels, total);
-            for (int64_t c = 0; c < channels; c++) {
-                grad_bias[c] = (float)total[c];
-                grad_weight[c] = (float)total[channels + c];
-                mean_dz[c] = (float)(total[c] / rows);
-                mean_dz_xhat[c] = (float)(total[channels + c] / rows);
-            }
+        for (int64_t c = 0; c < channels; c++) {
+            grad_bias[c] = (float)total[c];
+            grad_weight[c] = (float)total[channels + c];
+            mean_dz[c] = (float)(total[c] / rows);
+            mean_dz_xhat[c] = (float)(total[channels + c] / rows);
         }
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
@@ -187,7 +217,7 @@ int bn_silu_backward(const float *restrict dy, const float *restrict x, int64_t 
             }
         }
     }
-    free(partial);
-    free(scratch);
+    sums_free(&sums);
+    free(coefficients);
     return 0;
 }

@@ -14,7 +14,9 @@ times the iterations after ``--warmup`` iterations, over their wall time.
   github.com/Megvii-BaseDetection/YOLOX kept outside this repository; its Python
   needs (loguru, tabulate, pycocotools) must be importable, e.g. installed with
   ``pip install --target DIR`` and DIR put on PYTHONPATH. Without it the official
-  configurations are skipped with a message.
+  configurations are skipped with a message. ``official ..., freed memory kept`` runs it
+  with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647`` in its environment: the
+  glibc setting our trainer makes itself (``training/allocator.py``), like for like.
 - ``ours``: ``yolox_ros.training.Trainer`` itself, its loop stopped after the
   measured iterations; ``ours --no-fused-bn-silu`` the same with PyTorch's BatchNorm
   and SiLU instead of the fused kernel; ``ours --amp`` with its bfloat16 forward pass
@@ -55,12 +57,22 @@ class Setup:
     channels_last: bool  # official only: model and inputs converted; ours decides itself
     amp: bool = False  # ours only: --amp, a bfloat16 forward pass (the official has none on CPU)
     fused_bn_silu: bool = True  # ours only: False is --no-fused-bn-silu (PyTorch's ops)
+    # official only: glibc told through the environment to keep freed memory, as our
+    # trainer does itself (training/allocator.py)
+    keep_freed_memory: bool = False
 
 
 SETUPS = (
     Setup("official NCHW 0 workers", "official", 0, False),
     Setup("official NCHW 2 workers", "official", 2, False),
     Setup("official channels_last 2 workers", "official", 2, True),
+    Setup(
+        "official channels_last 2 workers, freed memory kept",
+        "official",
+        2,
+        True,
+        keep_freed_memory=True,
+    ),
     Setup("ours (yolox_ros) 2 workers", "ours", 2, False),
     Setup("ours --no-fused-bn-silu 2 workers", "ours", 2, False, fused_bn_silu=False),
     Setup("ours --amp (bf16) 2 workers", "ours", 2, False, amp=True),
@@ -228,6 +240,8 @@ def measure(setup: Setup, args: argparse.Namespace, root: Path, classes: int) ->
     if args.official:
         command += ["--official", str(args.official)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    if setup.keep_freed_memory:
+        env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(2**31 - 1))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -14,7 +14,7 @@ times the iterations after ``--warmup`` iterations, over their wall time.
   github.com/Megvii-BaseDetection/YOLOX kept outside this repository; its Python
   needs (loguru, tabulate, pycocotools) must be importable, e.g. installed with
   ``pip install --target DIR`` and DIR put on PYTHONPATH. Without it the official
-  configurations are skipped with a message. ``official ..., freed memory kept`` runs it
+  configurations are skipped with a message. ``official ... (freed memory kept)`` runs it
   with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647`` in its environment: the
   glibc setting our trainer makes itself (``training/allocator.py``), like for like.
 - ``ours``: ``yolox_ros.training.Trainer`` itself, its loop stopped after the
@@ -67,7 +67,7 @@ SETUPS = (
     Setup("official NCHW 2 workers", "official", 2, False),
     Setup("official channels_last 2 workers", "official", 2, True),
     Setup(
-        "official channels_last 2 workers, freed memory kept",
+        "official channels_last 2 workers (freed memory kept)",
         "official",
         2,
         True,

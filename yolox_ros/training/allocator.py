@@ -9,7 +9,7 @@ quarter of its time (``benchmarks/train_memory.py``). Served from the heap and n
 the pages stay mapped and are reused. Blocks of other sizes then fragment the
 heap, so when the input size changes (multiscale, every 10 iterations) the
 trainer hands the free pages back at once; the peak resident size is still
-1-2 GB higher than with the defaults at that batch.
+0.7-1.5 GB higher than with the defaults at that batch.
 """
 
 from __future__ import annotations

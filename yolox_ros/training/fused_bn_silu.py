@@ -2,12 +2,12 @@
 
 With PyTorch's ops, BatchNorm and SiLU, forward and backward, take about a third of
 a nano training step on the CPU: each is a separate pass over every activation.
-``fused_bn_silu.c`` does the same arithmetic in fewer passes, with float32 results
-closer to float64 than PyTorch's (end to end 1.21x -> 1.34x the official trainer,
-``benchmarks/train_benchmark.py``). It is compiled with the system's C compiler
-(``$CC``, else ``cc``) when a training run starts, in a fraction of a second, and
-uses the OpenMP runtime PyTorch has loaded, so it runs on PyTorch's threads. Without
-a compiler, training uses PyTorch's ops and says why.
+``fused_bn_silu.c`` does the same arithmetic in fewer passes, its results within
+float32 rounding of PyTorch's (end to end 1.17x -> 1.30x the official trainer given
+the same malloc setting, ``benchmarks/train_benchmark.py``). It is compiled with the
+system's C compiler (``$CC``, else ``cc``) when a training run starts, in a fraction
+of a second, and uses the OpenMP runtime PyTorch has loaded, so it runs on PyTorch's
+threads. Without a compiler, training uses PyTorch's ops and says why.
 
 Only training on float32 channels_last activations on the CPU goes through the
 kernel; evaluation, export, autocast (bfloat16), other layouts and devices, and

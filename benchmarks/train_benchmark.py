@@ -14,9 +14,9 @@ times the iterations after ``--warmup`` iterations, over their wall time.
   github.com/Megvii-BaseDetection/YOLOX kept outside this repository; its Python
   needs (loguru, tabulate, pycocotools) must be importable, e.g. installed with
   ``pip install --target DIR`` and DIR put on PYTHONPATH. Without it the official
-  configurations are skipped with a message. ``official ... (freed memory kept)`` runs it
-  with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647`` in its environment: the
-  glibc setting our trainer makes itself (``training/allocator.py``), like for like.
+  configurations are skipped with a message. ``official ... (freed memory kept)`` first
+  makes the glibc setting our trainer makes itself (``reuse_freed_memory`` of
+  ``training/allocator.py``), like for like.
 - ``ours``: ``yolox_ros.training.Trainer`` itself, its loop stopped after the
   measured iterations; ``ours --no-fused-bn-silu`` the same with PyTorch's BatchNorm
   and SiLU instead of the fused kernel; ``ours --amp`` with its bfloat16 forward pass
@@ -57,8 +57,7 @@ class Setup:
     channels_last: bool  # official only: model and inputs converted; ours decides itself
     amp: bool = False  # ours only: --amp, a bfloat16 forward pass (the official has none on CPU)
     fused_bn_silu: bool = True  # ours only: False is --no-fused-bn-silu (PyTorch's ops)
-    # official only: glibc told through the environment to keep freed memory, as our
-    # trainer does itself (training/allocator.py)
+    # official only: glibc told to keep freed memory, as our trainer does itself
     keep_freed_memory: bool = False
 
 
@@ -206,6 +205,10 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)  # as `python -m yolox_ros train --threads`
     setup = next(s for s in SETUPS if s.name == args.child)
+    if setup.keep_freed_memory:
+        from yolox_ros.training.allocator import reuse_freed_memory
+
+        reuse_freed_memory()
     iterations = args.warmup + args.iterations
     if setup.trainer == "official":
         stamps = official_timestamps(
@@ -240,8 +243,6 @@ def measure(setup: Setup, args: argparse.Namespace, root: Path, classes: int) ->
     if args.official:
         command += ["--official", str(args.official)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    if setup.keep_freed_memory:
-        env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(2**31 - 1))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

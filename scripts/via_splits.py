@@ -1,24 +1,28 @@
-"""The VIA traffic-sign splits the shipped VIA model was trained and measured on.
+"""The VIA traffic-sign splits: whole recordings held out, and a far view of them.
 
     python scripts/via_splits.py --data ../shared/datasets/via_traffic_sign --out /tmp/via
 
-writes ``OUT/train.json`` and ``OUT/val.json`` (COCO) with their images copied
-to ``OUT/images/``, and ``OUT/heldout/heldout_all.json`` naming the original images:
+The frame numbers at the start of the file names run in recordings (a jump of
+more than ``MAX_GAP`` starts another: 24 recordings in the training split). The
+recordings that start at ``HELDOUT_RECORDINGS`` are held out whole, never a
+frame of a recording that is partly in training: two from the indoor hall
+track, two from the simulator's outdoor scenes, one from the tiled corridor
+(214 of the 2100 frames, 10.2 %). Written:
 
-- the 210 held-out frames (10 %; all Roboflow copies of one photo go together):
-  the first 10 % of the sorted frame names in the order of
-  ``numpy.random.default_rng(0).permutation`` (the rule the shipped model was split by);
-- ``train.json`` keeps at most ``--train-copies`` copies of each training frame
-  and ``val.json`` one copy of each held-out frame, so that the copy fits the
-  64 MiB that a GPU machine of this workplace receives;
-- ``heldout_all.json`` has every copy of the held-out frames: the figures of
-  ``models/README.md`` are measured on it.
+- ``OUT/train.json``: up to ``--train-copies`` Roboflow copies of each frame of
+  the other recordings; ``OUT/val.json``: one copy of each held-out frame (the
+  trainer's validation set); their images are copied to ``OUT/images/``;
+- ``OUT/heldout/heldout.json``: every copy of the held-out frames ("held-out
+  recordings"), naming the original images;
+- ``OUT/far/far.json`` + ``OUT/far/images/``: the same images zoomed out
+  (``yolox_ros.datasets.zoom_out``) by ``FAR_FACTOR``, so that their boxes
+  have the sizes of the dataset's own validation split (median longer side
+  12 px, 70 % under 16 px) on the same 240x180 canvas ("far view").
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,17 +31,16 @@ import numpy as np
 
 from yolox_ros.datasets import DetectionDataset, group_names, open_dataset
 from yolox_ros.datasets.coco import write_coco
+from yolox_ros.datasets.recordings import held_out_frames, recordings
+from yolox_ros.datasets.zoom_out import zoom_out_dataset
 from yolox_ros.training.batches import indices_by_group
 
-SEED = 0
-HELDOUT_FRACTION = 0.1
-
-
-def heldout_frames(frames: list[str]) -> set[str]:
-    """The held-out frame names: a seeded permutation of the sorted names, its first 10 %."""
-    names = sorted(set(frames))
-    order = np.random.default_rng(SEED).permutation(len(names))
-    return {names[i] for i in order[: round(HELDOUT_FRACTION * len(names))]}
+MAX_GAP = 20
+# First frame of each held-out recording: hall 1169 and 1390, simulator 4555 and 4695,
+# corridor 8445.
+HELDOUT_RECORDINGS = (1169, 1390, 4555, 4695, 8445)
+FAR_FACTOR = 0.65
+FAR_CENTRE = (0.5, 0.45)  # a little above the middle: the horizon stays near where it was
 
 
 def first_copies(dataset: DetectionDataset, copies: int) -> DetectionDataset:
@@ -48,15 +51,28 @@ def first_copies(dataset: DetectionDataset, copies: int) -> DetectionDataset:
     return dataset.subset(sorted(kept))
 
 
+def longer_sides(dataset: DetectionDataset) -> np.ndarray:
+    boxes = np.concatenate([record.boxes for record in dataset.records])
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+
+
+def describe(name: str, dataset: DetectionDataset) -> str:
+    sides = longer_sides(dataset)
+    return (
+        f"{name}: {len(dataset)} images, {len(sides)} boxes, longer side median "
+        f"{np.median(sides):.1f} px, {np.mean(sides < 16):.0%} under 16 px"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the VIA dataset folder")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--train-copies", type=int, default=2)
+    parser.add_argument("--train-copies", type=int, default=3)
     args = parser.parse_args()
     data = open_dataset(args.data)
-    frames = group_names(data)
-    heldout = heldout_frames(frames)
+    frames = [int(name) for name in group_names(data)]
+    heldout = held_out_frames(recordings(frames, MAX_GAP), HELDOUT_RECORDINGS)
     train = data.subset([i for i, frame in enumerate(frames) if frame not in heldout])
     val = data.subset([i for i, frame in enumerate(frames) if frame in heldout])
     train_part, val_part = first_copies(train, args.train_copies), first_copies(val, 1)
@@ -66,18 +82,15 @@ def main() -> int:
         shutil.copyfile(record.path, images / record.path.name)
     write_coco(args.out / "train.json", train_part)
     write_coco(args.out / "val.json", val_part)
-    write_coco(args.out / "heldout_all.json", val)
-    # heldout_all.json names the original images: point an images folder at them.
+    write_coco(args.out / "heldout" / "heldout.json", val)
     link = args.out / "heldout" / "images"
-    link.parent.mkdir(exist_ok=True)
     if not link.exists():
-        os.symlink(data.records[0].path.parent.resolve(), link)
-    (args.out / "heldout_all.json").rename(args.out / "heldout" / "heldout_all.json")
-    size = sum(p.stat().st_size for p in images.iterdir())
-    print(
-        f"train: {len(train_part)} images of {len(train)} ({args.train_copies} copies/frame); "
-        f"val: {len(val_part)} of {len(val)}; {size / 2**20:.1f} MiB of images in {images}"
-    )
+        link.symlink_to(data.records[0].path.parent.resolve())
+    far = zoom_out_dataset(val, FAR_FACTOR, FAR_CENTRE, args.out / "far" / "images")
+    write_coco(args.out / "far" / "far.json", far)
+    print(f"held out {len(heldout)} of {len(set(frames))} frames")
+    for name, dataset in (("train", train_part), ("held-out", val), ("far view", far)):
+        print(describe(name, dataset))
     return 0
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
 
+from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.datasets import open_dataset
 from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.errors import ConfigError
@@ -43,7 +44,7 @@ from yolox_ros.training.fused_bn_silu import batchnorm_silu, load_kernel
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.schedule import WarmCosineSchedule
 from yolox_ros.training.simota import simota_assign
-from yolox_ros.training.trainer import Trainer, optimizer_for, train
+from yolox_ros.training.trainer import Trainer, multiscale_size, optimizer_for, train
 
 
 @pytest.fixture(autouse=True)
@@ -584,6 +585,34 @@ def test_training_run_writes_checkpoints_and_onnx_with_metadata(tmp_path: Path, 
         assert (tmp_path / name).is_file(), name
     with pytest.raises(ConfigError, match="already holds a run"):
         train(_tiny_config(tmp_path, scenes), log=lambda line: None)
+
+
+def test_a_rectangular_input_trains_exports_and_detects_end_to_end(tmp_path: Path, scenes: Path):
+    """A 4:3 camera trained at 64x96 (height x width): every multiscale size keeps the aspect,
+    the checkpoint, the ONNX metadata and the detector all carry (64, 96)."""
+    config = _tiny_config(
+        tmp_path, scenes, train_size=(64, 96), test_size=None, multiscale=(64, 128)
+    )
+    assert config.test_size == (64, 96)
+    assert {multiscale_size(config, i) for i in range(0, 400, 10)} <= {
+        (64, 96),
+        (96, 128),
+        (128, 192),
+    }
+    onnx_path = train(config, log=lambda line: None)
+    checkpoint = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["meta"]["input_size"] == [64, 96]
+    proto = onnx.load(str(onnx_path))
+    meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
+    assert meta.input_size == (64, 96)
+    detector = Detector(DetectorConfig(str(onnx_path), conf_threshold=0.0))
+    assert detector.input_size == (64, 96)
+    image = cv2.imread(str(next((scenes / "images").glob("*.jpg"))))
+    detections = detector.detect(image)
+    assert len(detections) > 0
+    assert (detections.boxes[:, 2] <= image.shape[1]).all()
+    assert (detections.boxes[:, 3] <= image.shape[0]).all()
+    assert TrainConfig.load(tmp_path / "config.yaml").train_size == (64, 96)
 
 
 def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path: Path, scenes: Path):

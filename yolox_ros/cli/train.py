@@ -30,6 +30,28 @@ def _size_range(text: str) -> tuple[int, int]:
     return low, high
 
 
+def _input_size(text: str) -> tuple[int, int]:
+    try:
+        values = [int(v) for v in text.replace("x", ",").split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(
+            f"expected SIDE or HEIGHT,WIDTH such as 480,640, got {text!r}"
+        )
+    return values[0], values[1]
+
+
+def _scale_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX such as 0.3,1.5, got {text!r}") from exc
+    return low, high
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
@@ -69,9 +91,22 @@ def _parser() -> argparse.ArgumentParser:
     add("--epochs", type=int, help="default 300")
     add("--batch", dest="batch_size", type=int, help="default 64")
     add("--lr", type=float, help="peak learning rate per 64 images (default 0.01, official)")
-    add("--train-size", type=int, help="training input size (default: the model's standard)")
-    add("--test-size", type=int, help="evaluation and export size (default: standard)")
-    add("--multiscale", type=_size_range, help="MIN,MAX training sizes (default: official)")
+    add(
+        "--train-size",
+        type=_input_size,
+        help="training input SIDE or HEIGHT,WIDTH (default: the model's standard)",
+    )
+    add("--test-size", type=_input_size, help="evaluation and export size (default: train size)")
+    add(
+        "--multiscale",
+        type=_size_range,
+        help="MIN,MAX training heights; the width keeps the aspect (default: official)",
+    )
+    add(
+        "--mosaic-scale",
+        type=_scale_range,
+        help="MIN,MAX scale of the mosaic's affine step (default: the model's, nano 0.5,1.5)",
+    )
     add("--warmup-epochs", type=int, help="default 5")
     add("--no-aug-epochs", type=int, help="default 15")
     add("--flip-prob", type=float, help="default 0.5")

@@ -43,15 +43,25 @@ class AugmentConfig:
 
     @classmethod
     def for_model(
-        cls, model_name: str, flip_prob: float = 0.5, mirror_classes: tuple[int, ...] = ()
+        cls,
+        model_name: str,
+        flip_prob: float = 0.5,
+        mirror_classes: tuple[int, ...] = (),
+        mosaic_scale: tuple[float, float] | None = None,
     ) -> AugmentConfig:
-        """Nano: mosaic 0.5, scale (0.5, 1.5), no mixup; tiny: same, mosaic 1; others: defaults."""
-        flip = {"flip_prob": flip_prob, "mirror_classes": mirror_classes}
+        """Nano: mosaic 0.5, scale (0.5, 1.5), no mixup; tiny: same, mosaic 1; others: defaults.
+
+        ``mosaic_scale`` replaces the model's scale range (the official ranges were tuned
+        for COCO, whose objects are larger than signs seen from a model car).
+        """
+        chosen = {"flip_prob": flip_prob, "mirror_classes": mirror_classes}
         if model_name == "nano":
-            return cls(mosaic_prob=0.5, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), **flip)
-        if model_name == "tiny":
-            return cls(mosaic_prob=1.0, mixup_prob=0.0, mosaic_scale=(0.5, 1.5), **flip)
-        return cls(**flip)
+            chosen.update(mosaic_prob=0.5, mixup_prob=0.0, mosaic_scale=(0.5, 1.5))
+        elif model_name == "tiny":
+            chosen.update(mosaic_prob=1.0, mixup_prob=0.0, mosaic_scale=(0.5, 1.5))
+        if mosaic_scale is not None:
+            chosen["mosaic_scale"] = tuple(mosaic_scale)
+        return cls(**chosen)
 
 
 def drop_small_boxes(labels: np.ndarray, min_side: float = MIN_BOX_SIDE) -> np.ndarray:

@@ -20,7 +20,12 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass
 class TrainConfig:
-    """Everything a run depends on. Sizes are square sides in pixels (multiples of 32)."""
+    """Everything a run depends on.
+
+    Input sizes are ``(height, width)`` in pixels, multiples of 32 (a single number is a
+    square). ``multiscale`` draws the training height; the width keeps the training
+    size's aspect ratio (as the official ``random_resize``).
+    """
 
     output: Path
     data: str  # a dataset: COCO JSON, Pascal VOC folder or YOLO data.yaml (auto-detected)
@@ -35,9 +40,10 @@ class TrainConfig:
     epochs: int = 300
     batch_size: int = 64
     lr: float = 0.01  # peak learning rate of a batch of 64 images, scaled with the batch size
-    train_size: int | None = None  # default: the model's standard size
-    test_size: int | None = None  # evaluation / export size; default: standard size
-    multiscale: tuple[int, int] | None = None  # min, max training sizes; None: official range
+    train_size: tuple[int, int] | None = None  # (height, width); default: the model's standard
+    test_size: tuple[int, int] | None = None  # evaluation / export size; default: train_size
+    multiscale: tuple[int, int] | None = None  # min, max training heights; None: official range
+    mosaic_scale: tuple[float, float] | None = None  # affine scale range; None: the model's
     warmup_epochs: int = 5
     no_aug_epochs: int = 15
     flip_prob: float = 0.5
@@ -61,25 +67,31 @@ class TrainConfig:
         self.classes = tuple(self.classes)
         self.flip_pairs = tuple(self.flip_pairs)
         self.class_names = tuple(self.class_names)
-        standard = standard_input_size(self.model_name)[0]
-        self.train_size = self.train_size or standard
-        self.test_size = self.test_size or standard
+        self.train_size = input_hw(self.train_size or standard_input_size(self.model_name))
+        self.test_size = input_hw(self.test_size or self.train_size)
         if self.multiscale is None:
-            # Official: nano/tiny draw 320..640; larger models input +- 160.
+            # Official: nano/tiny draw heights 320..640; larger models the height +- 160.
+            height = self.train_size[0]
             low, high = (
-                (320, 640)
-                if self.model_name in ("nano", "tiny")
-                else (self.train_size - 160, self.train_size + 160)
+                (320, 640) if self.model_name in ("nano", "tiny") else (height - 160, height + 160)
             )
             self.multiscale = (low, high)
         self.multiscale = tuple(self.multiscale)
+        if self.mosaic_scale is not None:
+            self.mosaic_scale = tuple(float(v) for v in self.mosaic_scale)
         self._check()
 
     def _check(self) -> None:
-        sizes = (self.train_size, self.test_size, *self.multiscale)
+        sizes = (*self.train_size, *self.test_size, *self.multiscale)
         if any(s <= 0 or s % 32 for s in sizes) or self.multiscale[0] > self.multiscale[1]:
             raise ConfigError(
                 f"sizes must be positive multiples of 32 and multiscale min <= max, got {sizes}"
+            )
+        if self.mosaic_scale is not None and not (
+            len(self.mosaic_scale) == 2 and 0 < self.mosaic_scale[0] <= self.mosaic_scale[1]
+        ):
+            raise ConfigError(
+                f"mosaic_scale must be MIN,MAX with 0 < MIN <= MAX, got {self.mosaic_scale}"
             )
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
@@ -106,6 +118,12 @@ class TrainConfig:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)} or cuda:N")
         if self.workers < 0 or self.patience < 0 or self.time_budget_s < 0:
             raise ConfigError("workers, patience and time_budget_s must be >= 0")
+
+    def size_at_height(self, height: int) -> tuple[int, int]:
+        """A training size of ``height`` with the training size's aspect ratio (width rounded
+        down to a multiple of 32, as the official multiscale)."""
+        train_h, train_w = self.train_size
+        return height, max(32, 32 * int(height * train_w / train_h / 32))
 
     @property
     def batch_lr(self) -> float:
@@ -139,6 +157,16 @@ class TrainConfig:
         values.update(overrides)
         values.pop("class_names", None)  # always re-read from the data
         return cls(**values)
+
+
+def input_hw(size: int | Sequence[int]) -> tuple[int, int]:
+    """``(height, width)`` of a size given as one side (a square) or as a pair."""
+    if isinstance(size, int):
+        return size, size
+    values = tuple(size)
+    if len(values) != 2 or not all(isinstance(v, int) for v in values):
+        raise ConfigError(f"an input size is SIDE or HEIGHT,WIDTH in pixels, got {size!r}")
+    return values
 
 
 def mirror_classes(flip_pairs: Sequence[str], class_names: Sequence[str]) -> tuple[int, ...]:

@@ -53,7 +53,9 @@ class Progress:
                 total=batches, desc=f"epoch {epoch + 1}/{epochs}", unit="it", leave=False
             )
 
-    def step(self, iteration: int, images: int, size: int, lr: float, terms: LossTerms) -> None:
+    def step(
+        self, iteration: int, images: int, size: tuple[int, int], lr: float, terms: LossTerms
+    ) -> None:
         values = terms.values()
         self.last_total = values["total"]
         for part in LOSS_PARTS:
@@ -73,7 +75,7 @@ class Progress:
                 obj=f"{values['obj']:.3f}",
                 cls=f"{values['cls']:.3f}",
                 lr=f"{lr:.4f}",
-                size=size,
+                size=f"{size[0]}x{size[1]}" if size[0] != size[1] else size[0],
                 img_s=f"{self._images / max(time.monotonic() - self._start, 1e-9):.0f}",
             )
 

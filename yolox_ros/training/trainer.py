@@ -94,24 +94,26 @@ def optimizer_for(model: nn.Module, lr: float) -> torch.optim.SGD:
     )
 
 
-def multiscale_size(config: TrainConfig, iteration: int) -> int:
-    """The input size in force at ``iteration``: 32 * randint, redrawn every 10 iterations."""
+def multiscale_size(config: TrainConfig, iteration: int) -> tuple[int, int]:
+    """The (height, width) in force at ``iteration``: a height of 32 * randint, redrawn every
+    10 iterations, and the width of the training size's aspect ratio."""
     low, high = config.multiscale[0] // 32, config.multiscale[1] // 32
     block = iteration // MULTISCALE_INTERVAL
-    return 32 * int(np.random.default_rng([config.seed, block, 3]).integers(low, high + 1))
+    height = 32 * int(np.random.default_rng([config.seed, block, 3]).integers(low, high + 1))
+    return config.size_at_height(height)
 
 
 def resize_batch(
-    images: torch.Tensor, targets: torch.Tensor, size: int
+    images: torch.Tensor, targets: torch.Tensor, size: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bilinear resize of a batch to ``size`` x ``size``, targets scaled alike."""
+    """Bilinear resize of a batch to ``size`` (height, width), targets scaled alike."""
     height, width = images.shape[2:]
-    if (height, width) == (size, size):
+    if (height, width) == tuple(size):
         return images, targets
-    images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    images = F.interpolate(images, size=tuple(size), mode="bilinear", align_corners=False)
     targets = targets.clone()
-    targets[..., 1::2] *= size / width
-    targets[..., 2::2] *= size / height
+    targets[..., 1::2] *= size[1] / width
+    targets[..., 2::2] *= size[0] / height
     return images, targets
 
 
@@ -187,7 +189,7 @@ class TrainState:
             "meta": {
                 "model_name": config.model_name,
                 "class_names": list(config.class_names),
-                "input_size": [config.test_size, config.test_size],
+                "input_size": list(config.test_size),
             },
         }
         if with_train_state:
@@ -252,8 +254,8 @@ def initial_state(
     )
 
 
-def evaluate(model: YOLOX, val: DetectionDataset, test_size: int) -> CocoMetrics:
-    return evaluate_predictions(val, predict(model, val, (test_size, test_size)))
+def evaluate(model: YOLOX, val: DetectionDataset, test_size: tuple[int, int]) -> CocoMetrics:
+    return evaluate_predictions(val, predict(model, val, test_size))
 
 
 def planned_epochs(config: TrainConfig, epoch_seconds: float, elapsed: float) -> int:
@@ -317,7 +319,9 @@ class Trainer:
         config, state = self.config, self.state
         train = self.splits.train
         source = CachedSource(train) if config.cache else train
-        augment = AugmentConfig.for_model(config.model_name, config.flip_prob, self.mirror)
+        augment = AugmentConfig.for_model(
+            config.model_name, config.flip_prob, self.mirror, config.mosaic_scale
+        )
         self.log(
             f"training {config.model_name} on {self.device}: {len(train)} images "
             f"({len(self.groups)} per epoch), validating on {len(self.splits.val)}; "
@@ -356,7 +360,7 @@ class Trainer:
         )
         samples = AugmentedSamples(
             source,
-            (config.train_size, config.train_size),
+            config.train_size,
             augment,
             config.seed,
             state.epochs - config.no_aug_epochs,
@@ -398,7 +402,7 @@ class Trainer:
             loss.backward()
             state.optimizer.step()
             state.ema.update(state.model)
-            progress.step(iteration, images.shape[0] * world.size, images.shape[2], lr, terms)
+            progress.step(iteration, images.shape[0] * world.size, size, lr, terms)
             if in_epoch == 0:
                 steady_start = time.monotonic()
             if not math.isfinite(progress.last_total):
@@ -464,7 +468,7 @@ class Trainer:
             state.ema.ema,
             config.output / "model.onnx",
             class_names=config.class_names,
-            input_size=(config.test_size, config.test_size),
+            input_size=config.test_size,
             model_name=config.model_name,
         )
         self.log(f"exported {onnx_path} (best val AP@[.5:.95] {state.best_ap:.4f})")
@@ -478,8 +482,12 @@ class Trainer:
         else:
             self.log("no curves.png: matplotlib is not installed")
         sample = val.subset(range(min(SHEET_IMAGES, len(val))))
-        size = (self.config.test_size, self.config.test_size)
-        sample_sheet(sample, predict(best, sample, size), output / "val_samples.jpg", SHEET_CONF)
+        sample_sheet(
+            sample,
+            predict(best, sample, self.config.test_size),
+            output / "val_samples.jpg",
+            SHEET_CONF,
+        )
         self.log(f"wrote {output / 'val_samples.jpg'}")
 
 

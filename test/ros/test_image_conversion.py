@@ -243,3 +243,32 @@ def test_a_size_beyond_opencvs_own_limit_is_an_invalid_frame_not_an_opencv_error
     with pytest.raises(InvalidImageError, match="65000x65000 declared: corrupt") as raised:
         compressed_msg_to_bgr(bomb, max_pixels=65000 * 65000)
     assert raised.value.cause == "corrupt"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit_flips"])
+def test_a_jpeg_its_decoder_calls_corrupt_is_an_invalid_frame(
+    damage: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """libjpeg returns an image with grey where the data went wrong: it is not a frame."""
+    image = cv2.GaussianBlur(random_bgr(120, 160), (0, 0), 2)
+    jpeg = bytearray(compressed_msg(image, "jpeg", HEADER).data)
+    intact = CompressedImage(header=HEADER, format="jpeg", data=bytes(jpeg))
+    assert compressed_msg_to_bgr(intact).shape == (120, 160, 3)
+    if damage == "truncated":
+        jpeg = jpeg[: len(jpeg) // 3]
+    else:
+        for offset in range(len(jpeg) // 2, len(jpeg) - 10, 97):
+            jpeg[offset] = 0xFF  # a marker byte inside the entropy-coded data
+    damaged = CompressedImage(header=HEADER, format="jpeg", data=bytes(jpeg))
+    with pytest.raises(InvalidImageError, match="corrupt") as raised:
+        compressed_msg_to_bgr(damaged)
+    assert raised.value.cause == "corrupt"
+    assert "JPEG" not in capfd.readouterr().err
+
+
+def test_opencvs_own_warnings_are_off_for_the_process() -> None:
+    # "[ WARN:0@4.084] global grfmt_png.cpp:793 ... PNG input buffer is incomplete" per frame.
+    assert cv2.utils.logging.getLogLevel() <= cv2.utils.logging.LOG_LEVEL_ERROR
+    truncated_png = bytes(compressed_msg(random_bgr(32, 32), "png", HEADER).data)[:200]
+    with pytest.raises(InvalidImageError, match="corrupt"):
+        compressed_msg_to_bgr(CompressedImage(header=HEADER, format="png", data=truncated_png))

@@ -24,7 +24,9 @@ from std_msgs.msg import Header
 from yolox_ros.core.image_header import declared_size
 from yolox_ros.errors import InvalidImageError
 
-MAX_IMAGE_PIXELS = 7680 * 4320  # an 8K frame
+# 12.6 MP: a 4K UHD frame (8.3 MP) or a 12 MP sensor (4056x3040) passes; decoding one such
+# JPEG costs tens of ms here, where the 33 MP of an 8K frame let one 14 KB message cost 0.14 s.
+MAX_IMAGE_PIXELS = 4096 * 3072
 
 # Why a frame was refused: the node counts and throttles its warnings per cause.
 CAUSE_ENCODING = "encoding"
@@ -155,7 +157,9 @@ def compressed_msg_to_bgr(msg: CompressedImage, max_pixels: int = MAX_IMAGE_PIXE
         )
     _check_pixel_count(*size, max_pixels)
     image, decoder_messages = _decode_quietly(np.frombuffer(data, np.uint8))
-    if image is None:
+    # libjpeg returns an image for damaged data too ("Corrupt JPEG data", "Premature end"),
+    # grey where the data went wrong: a frame its decoder calls corrupt is not detected on.
+    if image is None or decoder_messages:
         said = f" ({decoder_messages})" if decoder_messages else ""
         raise InvalidFrameError(
             f"cannot decode {image_format or 'compressed'} image of {len(data)} bytes, "
@@ -189,9 +193,14 @@ def _check_pixel_count(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-# libpng and libjpeg print their warnings and errors straight to file descriptor 2,
-# once per bad frame. While OpenCV decodes, descriptor 2 points to a scratch file;
-# what other threads wrote meanwhile is passed on, the decoder's lines are returned.
+# OpenCV's own warnings ("[ WARN:0@4.084] global grfmt_png.cpp ...") go through its logger:
+# errors only, for the whole process, so a stream of bad frames prints nothing of its own.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+# libpng and libjpeg bypass that logger and print to file descriptor 2, once per bad
+# frame; their messages are also the only sign that an image they returned is damaged.
+# While OpenCV decodes, descriptor 2 points to a scratch file; what other threads wrote
+# meanwhile is passed on, the decoder's lines are returned.
 _DECODER_PREFIXES = ("libpng ", "Corrupt JPEG", "Premature end of JPEG", "Invalid SOS", "JPEG ")
 _stderr_lock = threading.Lock()
 _scratch: IO[bytes] | None = None

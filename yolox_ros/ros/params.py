@@ -74,7 +74,8 @@ RELIABLE_QOS = SettingSpec(
 )
 MAX_IMAGE_PIXELS_SPEC = SettingSpec(
     "max_image_pixels", "int", MAX_IMAGE_PIXELS,
-    "frames declaring more pixels (width x height) are refused before decoding; 8K by default",
+    "frames declaring more pixels (width x height) are refused before decoding; "
+    "default 4096x3072 (4K and 12 MP cameras pass)",
     minimum=1,
 )
 PUBLISH_ANNOTATED_IMAGE = SettingSpec(

@@ -198,3 +198,17 @@ def test_ncnn_and_auto_give_the_detections_of_onnxruntime(
         assert got["class_name"] == want["class_name"]
         for key in ("x1", "y1", "x2", "y2"):
             assert got[key] == pytest.approx(want[key], abs=0.5)
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`detect ... --json | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    command = (
+        f"{sys.executable} -m yolox_ros detect data/demo_sequence "
+        "--model models/track_sign_nano.onnx --json | head -c 10"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert len(result.stdout) == 10
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
+    assert result.returncode == 0

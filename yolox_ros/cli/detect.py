@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,12 +202,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except YoloxRosError as exc:
         return fail(str(exc))
 
-    if source.is_dir():
-        all_read = _detect_images(detector, images, args)
-    elif is_image_file(source):
-        all_read = _detect_images(detector, [source], args)
-    else:
-        all_read = _detect_video(detector, source, args)
+    try:
+        if source.is_dir():
+            all_read = _detect_images(detector, images, args)
+        elif is_image_file(source):
+            all_read = _detect_images(detector, [source], args)
+        else:
+            all_read = _detect_video(detector, source, args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped (`detect ... | head`): that ends the output, as for any filter.
+        # Python would flush stdout again at exit and fail once more: point it at devnull.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0 if all_read else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,26 @@ def test_node_detects_and_exits_cleanly_on_sigint(ros_env: dict[str, str]) -> No
             labels = label_info.wait_for(lambda m: len(m.class_map) == 7)
             assert labels.threshold == pytest.approx(0.5)  # float32 in the message
     finally:
+        node.send_signal(signal.SIGINT)
+        stdout, stderr = node.communicate(timeout=TIMEOUT_S)
+    assert node.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+
+
+def test_a_second_sigint_during_cleanup_still_exits_cleanly(ros_env: dict[str, str]) -> None:
+    """A user pressing Ctrl-C twice: the second signal, 50 ms later, must not kill the cleanup."""
+    node = subprocess.Popen(
+        node_command(f"model_path:={MODEL}"),
+        cwd=REPO_ROOT, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with RosProbe() as probe:
+            label_info = probe.subscribe(LabelInfo, "/label_info", LATCHED)
+            probe.start()
+            label_info.wait_for(lambda m: len(m.class_map) == 7)  # the node is spinning
+    finally:
+        node.send_signal(signal.SIGINT)
+        time.sleep(0.05)
         node.send_signal(signal.SIGINT)
         stdout, stderr = node.communicate(timeout=TIMEOUT_S)
     assert node.returncode == 0, stderr

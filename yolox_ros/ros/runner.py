@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
@@ -52,7 +55,8 @@ def run_node(
         try:
             _spin(create, program, until)
         finally:
-            rclpy.try_shutdown()
+            with _signals_ignored():
+                rclpy.try_shutdown()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _StartupLoggedError:
@@ -84,7 +88,27 @@ def _spin(create: Callable[[], Node], program: str, until: Callable[[Node], Futu
         raise _StartupLoggedError from exc
     finally:
         if node is not None:
-            node.destroy_node()
+            with _signals_ignored():
+                node.destroy_node()
+
+
+_CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT/SIGTERM ignored while the node cleans up: a second Ctrl-C (a user pressing
+    twice, launch escalating) would otherwise kill the process before it finishes."""
+    # Signal handlers can only be set from the main thread (a test may run nodes elsewhere).
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = [signal.signal(number, signal.SIG_IGN) for number in _CLEANUP_SIGNALS]
+    try:
+        yield
+    finally:
+        for number, handler in zip(_CLEANUP_SIGNALS, saved, strict=True):
+            signal.signal(number, handler)
 
 
 def one_line(exc: BaseException) -> str:

@@ -170,3 +170,9 @@ def test_an_unwritable_cache_is_a_warning(model, monkeypatch, caplog, tmp_path):
     assert detector(model).backend.name in ("onnxruntime", "openvino")
     assert any("cannot cache the choice" in m for m in auto_messages(caplog))
     assert auto.cache_file() == blocker / "yolox_ros" / "auto_backend.json"
+
+
+def test_an_unknown_backend_with_device_auto_is_named_with_the_known_ones(model):
+    # `-p backend:=foo` over the shipped config, whose device is auto.
+    with pytest.raises(BackendError, match=r"unknown backend 'foo'; available backends: .*onnx"):
+        auto.open_backend(model, backend="foo", device="auto")

@@ -85,6 +85,8 @@ def open_backend(
             strict_device=strict_device,
             options=options,
         )
+    if backend != AUTO:
+        get_backend(backend)  # an unknown or uninstalled backend is named, not probed around
     if backend == AUTO and options:
         raise ConfigError(
             "backend_options are specific to one backend: name the backend instead of auto"

@@ -79,6 +79,31 @@ def test_a_second_sigint_during_cleanup_still_exits_cleanly(ros_env: dict[str, s
     assert "Traceback" not in stderr, stderr
 
 
+def test_misspelt_parameter_names_are_named_with_the_closest_known_one(
+    ros_env: dict[str, str], tmp_path: Path
+) -> None:
+    second_file = tmp_path / "mine.yaml"
+    second_file.write_text("/**:\n  ros__parameters:\n    max_detection: 5\n")
+    command = node_command(f"model_path:={MODEL}", "conf_treshold:=0.9")
+    command += ["--params-file", str(second_file)]
+    node = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        with RosProbe() as probe:
+            label_info = probe.subscribe(LabelInfo, "/label_info", LATCHED)
+            probe.start()
+            label_info.wait_for(lambda m: len(m.class_map) == 7)
+    finally:
+        node.send_signal(signal.SIGINT)
+        stdout, stderr = node.communicate(timeout=TIMEOUT_S)
+    output = stdout + stderr
+    assert "unknown parameter 'conf_treshold' ignored; did you mean 'conf_threshold'?" in output
+    assert "unknown parameter 'max_detection' ignored; did you mean 'max_detections'?" in output
+    assert output.count("unknown parameter") == 2, output
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [

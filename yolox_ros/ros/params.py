@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,9 +262,32 @@ def declare_parameters(node: Node) -> NodeSettings:
     for spec in SPECS:
         if not spec.live:
             node.set_descriptor(spec.name, descriptor(spec, read_only=True))
+    for line in unknown_override_warnings(node):
+        node.get_logger().warning(line)
     return NodeSettings.from_values(
         {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
     )
+
+
+# Declared on demand by publishers and subscriptions that allow QoS overrides.
+_QOS_OVERRIDES_PREFIX = "qos_overrides."
+
+
+def unknown_override_warnings(node: Node) -> list[str]:
+    """One line per override addressed to ``node`` (``-p``, a params file) that it does not
+    declare: a misspelt name is otherwise ignored without a word."""
+    # rclpy keeps the overrides it was given (command line, params files, constructor) here
+    # on every distribution since Foxy; no public accessor exists.
+    overrides = getattr(node, "_parameter_overrides", {})
+    known = [spec.name for spec in SPECS]
+    lines = []
+    for name in sorted(overrides):
+        if name.startswith(_QOS_OVERRIDES_PREFIX) or node.has_parameter(name):
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        lines.append(f"unknown parameter {name!r} ignored{hint}")
+    return lines
 
 
 def normalize_empty_lists(parameters: Sequence[Parameter]) -> list[Parameter]:

@@ -86,6 +86,14 @@ case "$DISTRO" in
   humble) ROS_WHEELS=() ;;
 esac
 
+# The checkout on the venv's path (what an editable install does for a pure-Python package),
+# so `python -m yolox_ros` and scripts/ work from any directory.
+link_checkout() {
+  local site
+  site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$ROOT" > "$site/yolox_ros_checkout.pth"
+}
+
 t0=$(date +%s)
 [ -x "$PY" ] || { log "creating $VENV"; "$(find_python)" -m venv "$VENV"; }
 pip_install --upgrade pip
@@ -102,6 +110,7 @@ elif [ "$DISTRO" = humble ]; then
   pip_install -r "$ROOT/requirements-humble.txt" "$(dev_pin pytest)" "$(dev_pin pytest-timeout)" \
     "$(dev_pin pyyaml)" "$(dev_pin psutil)" "$(dev_pin onnx)"
   touch "$VENV/COLCON_IGNORE"
+  link_checkout
   echo "$WANT" > "$STAMP"
   log "environment ready in $(( $(date +%s) - t0 ))s: $VENV"
   exit 0
@@ -136,5 +145,6 @@ fi
 
 # colcon must not crawl the ROS packages installed in the venv as sources.
 touch "$VENV/COLCON_IGNORE"
+link_checkout
 echo "$WANT" > "$STAMP"
 log "environment ready in $(( $(date +%s) - t0 ))s: $VENV"

@@ -10,6 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from yolox_ros.cli import stdout_closed
+
 COMMANDS = {
     "detect": "detect objects in images, a directory or a video",
     "export": "export a checkpoint to ONNX with class names in its metadata",
@@ -27,7 +29,13 @@ def usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        return stdout_closed()
+
+
+def _run(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2

@@ -212,3 +212,12 @@ def test_output_into_a_closed_pipe_ends_quietly():
     assert len(result.stdout) == 10
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert result.returncode == 0
+
+
+def test_the_commands_run_from_any_directory(tmp_path: Path):
+    """The development environment has the checkout on its path (scripts/setup_env.sh)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "yolox_ros", "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m yolox_ros COMMAND" in result.stdout

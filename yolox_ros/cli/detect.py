@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from yolox_ros.cli import stdout_closed
 from yolox_ros.core import settings
 from yolox_ros.core.annotate import draw_detections
 from yolox_ros.core.detections import Detections
@@ -211,10 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             all_read = _detect_video(detector, source, args)
         sys.stdout.flush()
     except BrokenPipeError:
-        # The reader stopped (`detect ... | head`): that ends the output, as for any filter.
-        # Python would flush stdout again at exit and fail once more: point it at devnull.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return stdout_closed()
     return 0 if all_read else 1
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +16,7 @@ import onnx
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
+import yaml
 
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.datasets import open_dataset
@@ -803,3 +808,37 @@ def test_a_time_budget_plans_the_epochs_that_fit(tmp_path: Path):
     assert planned_epochs(config, epoch_seconds=10.0, elapsed=10.0) == 34
     # Too slow for the budget: still warm-up + the no-augmentation tail + one.
     assert planned_epochs(config, epoch_seconds=100.0, elapsed=100.0) == 5 + 15 + 1
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_training_cleanly_and_the_run_resumes_from_its_own_config(
+    tmp_path: Path, scenes: Path, signal_number: int
+):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "yolox_ros", "train", "--data", str(scenes)]
+    command += ["--output", str(run), "--batch", "2", "--val-fraction", "0.25", "--epochs", "6"]
+    command += ["--warmup-epochs", "1", "--no-aug-epochs", "1", "--train-size", "64"]
+    command += ["--multiscale", "64,96", "--workers", "2", "--device", "cpu", "--threads", "1"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        start_new_session=True,
+    )  # fmt: skip
+    for line in process.stdout:
+        if line.startswith("epoch 1/"):  # printed when epoch 1 has ended
+            break
+    os.killpg(process.pid, signal_number)  # as a terminal's Ctrl-C: the whole process group
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal_number, stderr
+    assert "Traceback" not in stderr, stderr
+    name = signal.Signals(signal_number).name
+    assert f"stopped by {name} at epoch" in stderr and "--resume" in stderr, stderr
+    assert (run / "last.pt").is_file() and (run / "metrics.jsonl").is_file()
+    assert yaml.safe_load((run / "config.yaml").read_text())["resume"] is False
+    resumed = subprocess.run(
+        [sys.executable, "-m", "yolox_ros", "train", "--output", str(run), "--resume",
+         "--threads", "1"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout
+    assert (run / "model.onnx").is_file()

@@ -146,13 +146,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from yolox_ros.training.config import TrainConfig
     from yolox_ros.training.distributed import USER_ERRORS, PeerError, session
-    from yolox_ros.training.trainer import train
+    from yolox_ros.training.trainer import TrainingInterruptedError, train
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     config_path = args.pop("config", None)
 
     def read_config() -> TrainConfig:
+        if config_path is None and args.get("resume") and "output" in args:
+            saved = Path(args["output"]) / "config.yaml"  # a resumed run keeps its recipe
+            if saved.is_file():
+                return TrainConfig.load(saved, **args)
         if config_path is not None:
             return TrainConfig.load(config_path, **args)
         if "data" not in args or "output" not in args:
@@ -164,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with session() as world:
             config = world.agree(read_config)
             train(config, log=lambda line: print(line, flush=True), world=world)
+    except TrainingInterruptedError as stopped:
+        print(stopped, file=sys.stderr, flush=True)
+        return 128 + stopped.signal_number
     except PeerError:
         return 2  # rank 0 reports it
     except USER_ERRORS as exc:

@@ -11,6 +11,7 @@ uint8 image, labels (N, 5) float32 x1, y1, x2, y2, class_id)``: the readers of
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -186,10 +187,15 @@ def indices_by_group(names: Sequence[str]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _one_opencv_thread(worker_id: int) -> None:
+def _init_worker(worker_id: int) -> None:
     # Samples carry their own random generators, so workers need no seeding; one OpenCV
     # thread each keeps the workers from fighting over the cores.
     cv2.setNumThreads(1)
+    # Ctrl-C (and a SIGTERM to the group) reaches every process: the training process stops
+    # the run after its step and ends the workers; a worker killed first would turn that into
+    # a DataLoader traceback. A worker whose parent died still exits (PyTorch watches it).
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 def batch_loader(
@@ -209,7 +215,7 @@ def batch_loader(
         collate_fn=collate_channels_last,
         num_workers=workers,
         pin_memory=pin_memory,
-        worker_init_fn=_one_opencv_thread if workers else None,
+        worker_init_fn=_init_worker if workers else None,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers else None,
     )

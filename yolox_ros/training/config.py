@@ -138,7 +138,9 @@ class TrainConfig:
         }
 
     def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """The recipe as YAML; ``resume`` is how a run was started, not part of it."""
+        values = {**self.to_dict(), "resume": False}
+        path.write_text(yaml.safe_dump(values, sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path, **overrides: object) -> TrainConfig:

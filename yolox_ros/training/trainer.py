@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -264,6 +266,38 @@ def planned_epochs(config: TrainConfig, epoch_seconds: float, elapsed: float) ->
     return max(config.warmup_epochs + config.no_aug_epochs + 1, 1 + fitting)
 
 
+class TrainingInterruptedError(Exception):
+    """A signal (Ctrl-C, SIGTERM) stopped the run after a step; ``signal_number`` says which."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.signal_number = signal_number
+
+
+class _StopRequests:
+    """SIGINT and SIGTERM ask the run to stop after its current step instead of killing it
+    mid-write (main thread only: handlers cannot be set from others)."""
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signal_number = 0
+        self._saved: list | None = None
+
+    def __enter__(self) -> _StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            self._saved = [signal.signal(n, self._request) for n in self._SIGNALS]
+        return self
+
+    def _request(self, number: int, frame: object) -> None:
+        self.signal_number = number
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._saved is not None:
+            for number, handler in zip(self._SIGNALS, self._saved, strict=True):
+                signal.signal(number, handler)
+
+
 class Trainer:
     """One run: data, model, schedule and the loop; ``run()`` returns the exported ONNX path.
 
@@ -275,6 +309,7 @@ class Trainer:
     ) -> None:
         self.config, self.world = config, world
         self.log = log if world.is_main else _silent
+        self.stop_requests = _StopRequests()
         # Every rank checks its setup before any leaves files or waits on the others.
         world.agree(self._set_up)
         # Only a run that could start leaves files behind.
@@ -331,8 +366,9 @@ class Trainer:
         self.forward_model = self.world.wrap(state.model, config.sync_bn)
         start_time = time.monotonic()
         stopped = False
-        while not stopped and state.next_epoch < state.epochs:
-            stopped = self._train_until(source, augment, start_time)
+        with self.stop_requests:
+            while not stopped and state.next_epoch < state.epochs:
+                stopped = self._train_until(source, augment, start_time)
         self.progress.close()
         if not self.world.is_main:
             return config.output / "model.onnx"  # rank 0 writes it
@@ -407,6 +443,8 @@ class Trainer:
                 steady_start = time.monotonic()
             if not math.isfinite(progress.last_total):
                 raise FloatingPointError(f"loss {progress.last_total} at iteration {iteration}")
+            if self.stop_requests.signal_number:
+                self._stop(epoch, in_epoch)
             if in_epoch < per_epoch - 1:
                 continue
             state.next_epoch = epoch + 1
@@ -434,6 +472,20 @@ class Trainer:
                         config.save(config.output / "config.yaml")
                     return False
         return False
+
+    def _stop(self, epoch: int, in_epoch: int) -> None:
+        """Leave what the partial run made (last.pt of the last whole epoch, curves) and say so."""
+        number = self.stop_requests.signal_number
+        self.progress.close()
+        if self.world.is_main:
+            plot_curves(self.config.output / "metrics.jsonl", self.config.output / "curves.png")
+        done = self.state.next_epoch
+        kept = f"last.pt holds the end of epoch {done}" if done else "no epoch was completed"
+        raise TrainingInterruptedError(
+            f"stopped by {signal.Signals(number).name} at epoch {epoch + 1}, step {in_epoch + 1}: "
+            f"{kept}; continue with --output {self.config.output} --resume",
+            number,
+        )
 
     def _end_epoch(self, epoch: int) -> bool:
         """Evaluate when due, keep the best checkpoint; True when early stopping ends the run."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import torch.nn.functional as F  # noqa: N812 - the usual alias
 import yaml
 
 from yolox_ros.core.detector import Detector, DetectorConfig
-from yolox_ros.datasets import open_dataset
+from yolox_ros.datasets import open_dataset, summarize
+from yolox_ros.datasets.records import DatasetError
 from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.errors import ConfigError
 from yolox_ros.metadata import ModelMetadata
@@ -842,3 +844,42 @@ def test_a_signal_stops_training_cleanly_and_the_run_resumes_from_its_own_config
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stdout
     assert (run / "model.onnx").is_file()
+
+
+def _damage(path: Path, damage: str) -> None:
+    data = path.read_bytes()
+    if damage == "random_bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(len(data)))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "cut_short":
+        path.write_bytes(data[: len(data) // 3])
+    else:  # another size than the annotations say
+        cv2.imwrite(str(path), np.zeros((50, 70, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("random_bytes", "is not a readable JPEG, PNG or BMP file"),
+        ("empty", "is empty (0 bytes)"),
+        ("cut_short", "is cut short: the JPEG has no end marker"),
+        ("resized", "is 70x50 but annotated as 128x96"),
+    ],
+)
+def test_a_broken_image_stops_training_at_start_up_naming_the_file(
+    tmp_path: Path, scenes: Path, damage: str, problem: str
+):
+    """With 2 workers: before any epoch, one line naming the file, no worker traceback."""
+    data = tmp_path / "data"
+    shutil.copytree(scenes, data)
+    # Whichever split it falls in (the validation part included), it is found first.
+    broken = data / "images" / "000003.jpg"
+    _damage(broken, damage)
+    with pytest.raises(DatasetError) as raised:
+        train(_tiny_config(tmp_path / "run", data, workers=2), log=lambda line: None)
+    message = str(raised.value)
+    assert message.startswith(str(broken)) and problem in message and "\n" not in message
+    assert not (tmp_path / "run" / "last.pt").exists()
+    summary = summarize(open_dataset(data))
+    assert any(str(broken) in p and problem in p for p in summary.problems), summary.problems

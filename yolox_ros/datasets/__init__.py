@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from yolox_ros.datasets.coco import read_coco
+from yolox_ros.datasets.image_files import image_file_problem
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, read_image
 from yolox_ros.datasets.voc import read_voc
 from yolox_ros.datasets.yolo import find_data_yaml, read_yolo
@@ -283,6 +284,10 @@ def _decode_problems(dataset: DetectionDataset) -> list[str]:
     """Each record's decoding problem ('' when it decodes at the annotated size)."""
 
     def problem(record: ImageRecord) -> str:
+        # A file cut short still decodes (grey at the bottom): its end says so.
+        found = image_file_problem(record)
+        if found is not None:
+            return str(DatasetError(record.path, f"image {record.image_id}", found))
         try:
             read_image(record)
         except DatasetError as exc:

@@ -40,6 +40,7 @@ from yolox_ros.datasets import (
     select_classes,
     split_by_group,
 )
+from yolox_ros.datasets.image_files import check_image_files
 from yolox_ros.datasets.metrics import CocoMetrics, evaluate_predictions
 from yolox_ros.datasets.records import DatasetError
 from yolox_ros.errors import ConfigError
@@ -155,6 +156,7 @@ def load_splits(config: TrainConfig) -> Splits:
             f"{config.val}: classes {list(val.class_names)} differ from the training data's "
             f"{list(train.class_names)}"
         )
+    check_image_files([train, val])
     if not any(len(record.boxes) for record in val.records):
         # Without ground truth the AP is undefined and no checkpoint is ever the best.
         raise DatasetError(f"{config.val or config.data}: the validation split has no boxes")

@@ -77,3 +77,15 @@ def test_eval_of_a_missing_dataset_is_one_line(tmp_path: Path, capsys):
     assert main([str(MODEL), str(tmp_path / "nothing.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "nothing.json" in err
+
+
+def test_val_fraction_holds_frames_out_of_a_folder_with_only_a_training_json(
+    tmp_path: Path, capsys
+):
+    """`eval best.pt <VIA folder> --val-fraction 0.1`: the folder has annotations/train.json."""
+    root = tmp_path / "via_like"
+    write_dataset(root, count=8, seed=3, width=320, height=240)
+    (root / "annotations").mkdir()
+    (root / "annotations.json").rename(root / "annotations" / "train.json")
+    assert main([str(MODEL), str(root), "--val-fraction", "0.25"]) == 0, capsys.readouterr().err
+    assert ": 2 images" in capsys.readouterr().out

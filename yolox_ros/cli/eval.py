@@ -32,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("model", type=Path, help=".onnx (or another engine's model) or .pt/.pth")
     parser.add_argument("data", help="dataset: COCO JSON, VOC folder, YOLO data.yaml")
     parser.add_argument("--format", choices=("coco", "voc", "yolo"), help="dataset format")
-    parser.add_argument("--split", default="val", help="split to read where there are several")
+    parser.add_argument(
+        "--split",
+        help="split to read where there are several (default: val; train with --val-fraction, "
+        "which holds frames out of the training data as `train` does)",
+    )
     parser.add_argument(
         "--val-fraction", type=float, help="measure only the frames held out by this fraction"
     )
@@ -44,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         "--recall-at",
         type=float,
         default=CONF_THRESHOLD.default,
-        help="score threshold of the recall-by-size table (default: the node's)",
+        help=f"score threshold of the recall-by-size table (default: the node's default "
+        f"{CONF_THRESHOLD.default:g}; a params file may run the node at another, e.g. "
+        "config/traffic_sign.yaml at 0.5)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return parser
@@ -64,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     backend = args.backend or ("torch" if args.model.suffix in TORCH_SUFFIXES else "onnxruntime")
     try:
-        dataset = open_dataset(args.data, args.format, split=args.split)
+        split = args.split or ("train" if args.val_fraction is not None else "val")
+        dataset = open_dataset(args.data, args.format, split=split)
         if args.val_fraction is not None:
             _, dataset = split_by_group(dataset, args.val_fraction, args.group_pattern, args.seed)
         detector = Detector(

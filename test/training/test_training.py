@@ -51,7 +51,13 @@ from yolox_ros.training.fused_bn_silu import batchnorm_silu, load_kernel
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.schedule import WarmCosineSchedule
 from yolox_ros.training.simota import simota_assign
-from yolox_ros.training.trainer import Trainer, multiscale_size, optimizer_for, train
+from yolox_ros.training.trainer import (
+    Trainer,
+    load_splits,
+    multiscale_size,
+    optimizer_for,
+    train,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -883,3 +889,11 @@ def test_a_broken_image_stops_training_at_start_up_naming_the_file(
     assert not (tmp_path / "run" / "last.pt").exists()
     summary = summarize(open_dataset(data))
     assert any(str(broken) in p and problem in p for p in summary.problems), summary.problems
+
+
+def test_classes_keep_and_rename_as_old_equals_new(tmp_path: Path, scenes: Path):
+    config = _tiny_config(tmp_path, scenes, classes=("stop=halt", "yield"))
+    splits = load_splits(config)
+    assert splits.train.class_names == ("halt", "yield")
+    with pytest.raises(ConfigError, match="is not NAME or OLD=NEW"):
+        _tiny_config(tmp_path, scenes, classes=("stop=",)).class_selection()

@@ -82,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--val-fraction", type=float, help="fraction of frames held out (default 0.1)")
     add("--group-pattern", help="regex whose group 1 names a frame (default: Roboflow copies)")
     add("--one-copy-per-epoch", action="store_true", help="an epoch sees one copy of each frame")
-    add("--classes", type=_names, help="comma-separated classes to keep (default: all)")
+    add(
+        "--classes",
+        type=_names,
+        help="comma-separated classes to keep, OLD=NEW renames (default: all)",
+    )
     add("--flip-pairs", type=_names, help="mirror-image classes, e.g. left:right,no_left:no_right")
     add("--output", type=Path, help="run directory")
     add("--model", dest="model_name", help="nano, tiny, s, m, l or x (default nano)")

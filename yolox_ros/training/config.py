@@ -35,7 +35,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # of the frames (groups) held out when ``val`` is None
     group_pattern: str | None = None  # regex whose group 1 names a frame; None: Roboflow copies
     one_copy_per_epoch: bool = False  # an epoch sees one copy of each frame
-    classes: tuple[str, ...] = ()  # keep only these classes; empty: all
+    classes: tuple[str, ...] = ()  # keep only these classes ("old=new" renames); empty: all
     flip_pairs: tuple[str, ...] = ()  # "left:right": a horizontal flip swaps these labels
     epochs: int = 300
     batch_size: int = 64
@@ -124,6 +124,18 @@ class TrainConfig:
         down to a multiple of 32, as the official multiscale)."""
         train_h, train_w = self.train_size
         return height, max(32, 32 * int(height * train_w / train_h / 32))
+
+    def class_selection(self) -> tuple[list[str], dict[str, str]]:
+        """``classes`` as the names to keep and their renames (``"old=new"``)."""
+        keep, rename = [], {}
+        for entry in self.classes:
+            old, _, new = (part.strip() for part in entry.partition("="))
+            if not old or ("=" in entry and not new):
+                raise ConfigError(f"classes: {entry!r} is not NAME or OLD=NEW")
+            keep.append(old)
+            if new:
+                rename[old] = new
+        return keep, rename
 
     @property
     def batch_lr(self) -> float:

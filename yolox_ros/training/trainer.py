@@ -150,7 +150,8 @@ def load_splits(config: TrainConfig) -> Splits:
     else:
         train, val = split_by_group(data, config.val_fraction, config.group_pattern, config.seed)
     if config.classes:
-        train, val = select_classes(train, config.classes), select_classes(val, config.classes)
+        keep, rename = config.class_selection()
+        train, val = select_classes(train, keep, rename), select_classes(val, keep, rename)
     if train.class_names != val.class_names:
         raise DatasetError(
             f"{config.val}: classes {list(val.class_names)} differ from the training data's "

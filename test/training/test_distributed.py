@@ -42,6 +42,7 @@ def test_two_processes_train_and_rank_0_writes_a_loadable_checkpoint(tmp_path: P
     run = tmp_path / "run"
     result = _torchrun(2, "--data", str(scenes), "--output", str(run), "--batch", "4", *TINY_RUN)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "training nano on cpu x 2 processes:" in result.stdout
     # Rank 0 alone logs and records: one line and one metrics row per epoch.
     for epoch in (1, 2, 3):
         assert result.stdout.count(f"epoch {epoch}/3:") == 1, result.stdout

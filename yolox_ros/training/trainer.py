@@ -360,8 +360,9 @@ class Trainer:
         augment = AugmentConfig.for_model(
             config.model_name, config.flip_prob, self.mirror, config.mosaic_scale
         )
+        processes = f" x {self.world.size} processes" if self.world.size > 1 else ""
         self.log(
-            f"training {config.model_name} on {self.device}: {len(train)} images "
+            f"training {config.model_name} on {self.device}{processes}: {len(train)} images "
             f"({len(self.groups)} per epoch), validating on {len(self.splits.val)}; "
             f"classes {list(config.class_names)}"
         )

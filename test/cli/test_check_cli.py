@@ -55,8 +55,8 @@ def test_broken_images_are_listed_with_their_file_and_exit_1(tmp_path, capsys):
     assert main([str(root)]) == 1
     out = capsys.readouterr().out
     assert "problems  2" in out
-    assert f"  {root / 'train' / '00002_jpg.rf.cc.jpg'}: image 2: decoded size 40x31" in out
-    assert f"  {root / 'train' / 'neg.png'}: image 3: cannot be read" in out
+    assert f"  {root / 'train' / '00002_jpg.rf.cc.jpg'}: image 2: is 40x31 but annotated as" in out
+    assert f"  {root / 'train' / 'neg.png'}: image 3: is not a readable JPEG" in out
 
 
 def test_unreadable_dataset_is_one_error_line_and_exit_2(tmp_path, capsys):

@@ -156,8 +156,8 @@ def test_summary_counts_and_finds_broken_images(tmp_path):
     assert summary.boxes_per_class == (2, 0, 2)
     np.testing.assert_allclose(summary.longer_side, np.percentile([10, 30, 40, 1], [5, 50, 95]))
     assert len(summary.problems) == 2
-    assert summary.problems[0].startswith(f"{small}: image 0: decoded size 10x10 differs")
-    assert summary.problems[1].startswith(f"{broken}: image 0: cannot be read")
+    assert summary.problems[0].startswith(f"{small}: image 0: is 10x10 but annotated as 64x48")
+    assert summary.problems[1].startswith(f"{broken}: image 0: is not a readable JPEG, PNG or BMP")
 
 
 def test_summary_of_a_dataset_without_boxes():

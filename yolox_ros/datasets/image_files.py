@@ -18,7 +18,7 @@ from yolox_ros.core.image_header import (
     declared_size,
     jpeg_orientation,
 )
-from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord
+from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, size_problem
 
 PNG_END = b"IEND\xae\x42\x60\x82"
 JPEG_END = b"\xff\xd9"
@@ -49,12 +49,7 @@ def image_file_problem(record: ImageRecord) -> str | None:
             size = (size[1], size[0])  # decoded upright, as OpenCV does
     elif head.startswith(PNG_SIGNATURE) and PNG_END not in tail:
         return f"is cut short: the PNG has no IEND chunk ({length} bytes)"
-    if size != (record.width, record.height):
-        return (
-            f"is {size[0]}x{size[1]} but annotated as {record.width}x{record.height}: "
-            "the boxes would be wrong"
-        )
-    return None
+    return size_problem(*size, record)
 
 
 def check_image_files(datasets: Sequence[DetectionDataset]) -> None:

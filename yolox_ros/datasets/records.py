@@ -114,20 +114,25 @@ class DetectionDataset:
         return DetectionDataset(self.source, self.class_names, [self.records[i] for i in indices])
 
 
+def size_problem(width: int, height: int, record: ImageRecord) -> str | None:
+    """Why an image of ``width`` x ``height`` cannot carry ``record``'s boxes; None if it can."""
+    if (width, height) == (record.width, record.height):
+        return None
+    hint = " (EXIF rotation?)" if (height, width) == (record.width, record.height) else ""
+    return (
+        f"is {width}x{height} but annotated as {record.width}x{record.height}{hint}: "
+        "the boxes would be wrong"
+    )
+
+
 def read_image(record: ImageRecord) -> np.ndarray:
     """Decode ``record``'s image, refusing one that is unreadable or not the annotated size."""
     image = cv2.imread(str(record.path), cv2.IMREAD_COLOR)
     if image is None:
         raise DatasetError(record.path, f"image {record.image_id}", "cannot be read or decoded")
-    height, width = image.shape[:2]
-    if (width, height) != (record.width, record.height):
-        hint = " (EXIF rotation?)" if (height, width) == (record.width, record.height) else ""
-        raise DatasetError(
-            record.path,
-            f"image {record.image_id}",
-            f"decoded size {width}x{height} differs from the annotated "
-            f"{record.width}x{record.height}{hint}",
-        )
+    problem = size_problem(image.shape[1], image.shape[0], record)
+    if problem is not None:
+        raise DatasetError(record.path, f"image {record.image_id}", problem)
     return image
 
 

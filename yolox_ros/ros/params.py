@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from yolox_ros.errors import ConfigError
 from yolox_ros.package_files import resolve_package_url, shipped_path
 from yolox_ros.ros.image_conversion import MAX_IMAGE_PIXELS
 from yolox_ros.ros.messages import CLASS_ID_FORMATS
+from yolox_ros.ros.overrides import check_kinds, last_values
 from yolox_ros.ros.qos import INPUT_QUEUE_DEPTH
 
 DEFAULT_MODEL_FILE = "track_sign_nano.onnx"
@@ -245,6 +247,10 @@ def declare_parameters(node: Node) -> NodeSettings:
     Raises ConfigError, or rclpy's ParameterException for a value of the wrong
     type or out of its declared range.
     """
+    check_kinds(
+        last_values(sys.argv, node.get_fully_qualified_name()),
+        {spec.name: spec.kind for spec in SPECS},
+    )
     # Declared by type, a parameter without override starts unset; an empty list
     # in YAML or on the command line also arrives unset (no element type). Both
     # get their default before the read-only flag is applied.

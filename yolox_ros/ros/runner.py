@@ -5,8 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
@@ -55,8 +54,8 @@ def run_node(
         try:
             _spin(create, program, until)
         finally:
-            with _signals_ignored():
-                rclpy.try_shutdown()
+            _ignore_exit_signals()
+            rclpy.try_shutdown()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _StartupLoggedError:
@@ -87,28 +86,23 @@ def _spin(create: Callable[[], Node], program: str, until: Callable[[Node], Futu
             rclpy.logging.get_logger(program).fatal(one_line(exc))
         raise _StartupLoggedError from exc
     finally:
+        _ignore_exit_signals()
         if node is not None:
-            with _signals_ignored():
-                node.destroy_node()
+            node.destroy_node()
 
 
-_CLEANUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+def _ignore_exit_signals() -> None:
+    """SIGINT/SIGTERM ignored from now until the process ends: the program is ending.
 
-
-@contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """SIGINT/SIGTERM ignored while the node cleans up: a second Ctrl-C (a user pressing
-    twice, launch escalating) would otherwise kill the process before it finishes."""
+    A second Ctrl-C (a user pressing twice, launch escalating) would otherwise
+    kill the cleanup, or the interpreter's own exit: Python puts back the
+    default action of every signal it handles when it finalizes, but leaves an
+    ignored one ignored, so only SIG_IGN covers the whole way out.
+    """
     # Signal handlers can only be set from the main thread (a test may run nodes elsewhere).
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = [signal.signal(number, signal.SIG_IGN) for number in _CLEANUP_SIGNALS]
-    try:
-        yield
-    finally:
-        for number, handler in zip(_CLEANUP_SIGNALS, saved, strict=True):
-            signal.signal(number, handler)
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
 
 
 def one_line(exc: BaseException) -> str:

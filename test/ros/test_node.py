@@ -369,7 +369,7 @@ def test_bad_frame_is_logged_and_skipped_and_the_next_frame_is_processed(
     parameters = {
         **BASE_PARAMETERS,
         "transport": "compressed" if compressed else "raw",
-        "reliable_qos": True,  # the bad frame must not be lost on the way
+        "input_reliability": "reliable",  # the bad frame must not be lost on the way
     }
     with NodeHarness(parameters) as harness:
         topic = "image_raw/compressed" if compressed else "image_raw"
@@ -392,7 +392,7 @@ def test_bad_frame_is_logged_and_skipped_and_the_next_frame_is_processed(
         assert not [m for m in results.snapshot() if m.header == bad.header]
 
 
-@with_parameters(reliable_qos=True)
+@with_parameters(input_reliability="reliable")
 def test_malformed_serialized_images_do_not_stop_detection(
     harness: NodeHarness, scene: np.ndarray
 ) -> None:
@@ -409,7 +409,7 @@ def test_malformed_serialized_images_do_not_stop_detection(
     assert harness.exchange(images, good, results).header == good.header
 
 
-@with_parameters(reliable_qos=True)
+@with_parameters(input_reliability="reliable")
 def test_burst_of_frames_processes_the_latest_and_counts_the_dropped(
     harness: NodeHarness, scene: np.ndarray
 ) -> None:

@@ -28,7 +28,7 @@ PARAMETERS = {
     "model_path": str(DATA_DIR / "yolox_nano_c7.onnx"),
     "num_threads": 1,
     "transport": "compressed",
-    "reliable_qos": True,  # every bomb must arrive
+    "input_reliability": "reliable",  # every bomb must arrive
 }
 
 

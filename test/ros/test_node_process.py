@@ -6,6 +6,8 @@ here the same command line goes to ``python -m yolox_ros.ros.node``.
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import signal
 import subprocess
 import sys
@@ -160,3 +162,49 @@ def test_bad_configuration_exits_non_zero_with_one_readable_line(
     # Through the ROS logger: the log file has it too (and /rosout, from the node's logger).
     log_files = Path(ros_env["ROS_LOG_DIR"]).glob("*.log")
     assert any(message in path.read_text() for path in log_files)
+
+
+# Fast DDS 3 (Kilted) reads the first, 2.x (Jazzy) the second.
+PROFILE_VARIABLE = (
+    "FASTDDS_DEFAULT_PROFILES_FILE"
+    if int(importlib.metadata.version("ros-fastdds").split(".")[0]) >= 3
+    else "FASTRTPS_DEFAULT_PROFILES_FILE"
+)
+LARGE_FRAMES = ("480x640", "1080x1920")
+FRAMES_PER_SIZE = 5
+
+
+@pytest.mark.parametrize(
+    ("camera_reliability", "camera_profile"),
+    [("reliable", False), ("best_effort", True)],
+    ids=["reliable-camera", "best-effort-camera-with-the-profile"],
+)
+def test_large_frames_reach_the_node_started_as_documented(
+    ros_env: dict[str, str], camera_reliability: str, camera_profile: bool
+) -> None:
+    """Every 640x480 and 1920x1080 frame, each published once, is answered.
+
+    The node is started without any Fast DDS profile. A reliable camera (most
+    drivers' default) needs nothing: the node subscribes reliably to it. A
+    best-effort camera's large frames need the large-images profile in the
+    camera's process (README).
+    """
+    node = subprocess.Popen(
+        node_command(f"model_path:={MODEL}"),
+        cwd=REPO_ROOT, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    camera_env = dict(ros_env)
+    if camera_profile:
+        camera_env[PROFILE_VARIABLE] = str(REPO_ROOT / "config" / "fastdds_large_images.xml")
+    try:
+        camera = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "test" / "support" / "large_frames_camera.py"),
+             camera_reliability, *LARGE_FRAMES, str(FRAMES_PER_SIZE)],
+            env=camera_env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        node.send_signal(signal.SIGINT)
+        _, node_stderr = node.communicate(timeout=TIMEOUT_S)
+    assert camera.returncode == 0, camera.stderr
+    answered = json.loads(camera.stdout.strip().splitlines()[-1])
+    assert answered == dict.fromkeys(LARGE_FRAMES, FRAMES_PER_SIZE), node_stderr

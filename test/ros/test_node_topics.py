@@ -8,19 +8,21 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
 
-from rclpy.qos import ReliabilityPolicy  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from support import DATA_DIR  # noqa: E402
 from support.ros import NodeHarness, compressed_msg, image_msg, wait_until  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from yolox_ros.ros.params import NodeSettings, default_model_path  # noqa: E402
+from yolox_ros.ros.params import SPECS, NodeSettings, default_model_path  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 BASE = {"model_path": str(DATA_DIR / "yolox_nano_c7.onnx"), "num_threads": 1}
 REMAP = ["--ros-args", "-r", "image_raw:=/camera/image_raw"]
 FRAME = np.zeros((96, 128, 3), np.uint8)
+RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+BEST_EFFORT = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 @pytest.mark.parametrize("transport", ["raw", "compressed"])
@@ -39,25 +41,48 @@ def test_remapping_the_base_topic_moves_both_transports(
         assert harness.probe.count_subscribers("/image_raw/compressed") == 0
 
 
-def test_input_qos_is_overridable_with_the_standard_parameters(ros_env: dict[str, str]) -> None:
-    overrides = {"qos_overrides./image_raw.subscription.reliability": "reliable"}
-    with NodeHarness({**BASE, "reliable_qos": False, **overrides}) as harness:
-        (info,) = wait_until(lambda: harness.probe.get_subscriptions_info_by_topic("/image_raw"))
-        assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-        # The other policies keep the node's values (depth is not visible in the graph).
+def subscription_reliability(harness: NodeHarness, topic: str = "/image_raw"):
+    (info,) = wait_until(lambda: harness.probe.get_subscriptions_info_by_topic(topic))
+    return info.qos_profile.reliability
+
+
+def test_input_depth_is_overridable_with_the_standard_parameters(ros_env: dict[str, str]) -> None:
+    overrides = {"qos_overrides./image_raw.subscription.depth": 7}
+    with NodeHarness({**BASE, **overrides}) as harness:
+        assert subscription_reliability(harness) == ReliabilityPolicy.BEST_EFFORT
         depth = harness.node.get_parameter("qos_overrides./image_raw.subscription.depth")
-        assert depth.value == 3
+        assert depth.value == 7
+        # Reliability has one home, input_reliability: no override parameter for it.
+        assert not harness.node.has_parameter("qos_overrides./image_raw.subscription.reliability")
+
+
+@pytest.mark.parametrize(
+    ("setting", "camera", "expected"),
+    [
+        ("auto", RELIABLE, ReliabilityPolicy.RELIABLE),
+        ("auto", BEST_EFFORT, ReliabilityPolicy.BEST_EFFORT),
+        ("best_effort", RELIABLE, ReliabilityPolicy.BEST_EFFORT),
+        ("reliable", RELIABLE, ReliabilityPolicy.RELIABLE),
+    ],
+    ids=["auto-reliable-camera", "auto-best-effort-camera", "best_effort", "reliable"],
+)
+def test_input_reliability_follows_the_camera_when_auto(
+    ros_env: dict[str, str], setting: str, camera: QoSProfile, expected: ReliabilityPolicy
+) -> None:
+    """A camera started after the node: auto re-subscribes to match it; frames get through."""
+    with NodeHarness({**BASE, "input_reliability": setting}) as harness:
+        logs = harness.rosout()
+        images = harness.probe.create_publisher(Image, "image_raw", camera)
+        if (setting, expected) == ("auto", ReliabilityPolicy.RELIABLE):
+            logs.wait_for(lambda m: "subscribing to /image_raw reliably" in m.msg)
+        wait_until(lambda: subscription_reliability(harness) == expected, what=str(expected))
+        results = harness.subscribe(Detection2DArray, "/detections")
+        frame = image_msg(FRAME, "bgr8", harness.next_header())
+        assert harness.exchange(images, frame, results).header == frame.header
 
 
 def settings(**values: object) -> NodeSettings:
-    defaults = {
-        "model_path": "", "backend": "onnxruntime", "device": "cpu", "strict_device": False,
-        "num_threads": 0, "device_id": 0, "tensorrt_fp16": False, "tensorrt_cache_dir": "",
-        "execution_providers": (), "conf_threshold": 0.3, "nms_threshold": 0.45,
-        "class_agnostic": False, "max_detections": 100, "class_filter": (), "class_names": (),
-        "input_topics": ("image_raw",), "transport": "raw", "reliable_qos": False,
-        "max_image_pixels": 100, "publish_annotated_image": True, "class_id_format": "name",
-    }  # fmt: skip
+    defaults = {spec.name: spec.default for spec in SPECS}
     return NodeSettings.from_values({**defaults, **values})
 
 

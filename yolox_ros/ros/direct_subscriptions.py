@@ -8,6 +8,10 @@ inference thread instead waits on the image subscriptions itself; the node's
 executor keeps parameters, timers and everything else, and never sees these
 subscriptions.
 
+QoS events (a publisher whose QoS cannot be matched) would be handled in
+the subscriptions' callback group, which no executor runs: their handlers are
+created in the node's default group instead, so the node's executor runs them.
+
 Each subscription's history (the QoS depth) buffers messages that arrive
 while the thread is busy; :meth:`DirectSubscriptions.wait` takes all of them,
 so the node keeps the newest frame and counts the others as dropped.
@@ -15,11 +19,13 @@ so the node keeps the newest frame and counts the others as dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 from rclpy.callback_groups import CallbackGroup
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -55,9 +61,12 @@ class DirectSubscriptions:
         node: Node,
         msg_type: type,
         topics: Sequence[str],
-        qos: QoSProfile,
+        qos: Sequence[QoSProfile],
         qos_overriding_options: QoSOverridingOptions | None = None,
+        incompatible_qos: Callable[[int, QoSRequestedIncompatibleQoSInfo], None] | None = None,
     ) -> None:
+        """``qos``: one profile per topic; ``incompatible_qos(topic index, event)`` runs in the
+        node's executor."""
         group = _OutsideExecutors()
         self._msg_type = msg_type
         subscriptions: list[Subscription] = [
@@ -65,12 +74,24 @@ class DirectSubscriptions:
                 msg_type,
                 topic,
                 _never_called,
-                qos,
+                profile,
                 callback_group=group,
                 qos_overriding_options=qos_overriding_options,
+                event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
             )
-            for topic in topics
+            for topic, profile in zip(topics, qos, strict=True)
         ]
+        self._event_handlers = []
+        if incompatible_qos is not None:
+            for index, subscription in enumerate(subscriptions):
+                callbacks = SubscriptionEventCallbacks(
+                    incompatible_qos=partial(incompatible_qos, index), use_default_callbacks=False
+                )
+                self._event_handlers += callbacks.create_event_handlers(
+                    node.default_callback_group, subscription.handle, subscription.topic_name
+                )
+        for handler in self._event_handlers:
+            node.add_waitable(handler)
         self._node = node
         self._subscriptions = subscriptions
         self._handles = [subscription.handle for subscription in subscriptions]
@@ -107,6 +128,10 @@ class DirectSubscriptions:
                     arrivals.append((index, taken[0]))
             return arrivals
 
+    def publisher_counts(self) -> list[int]:
+        """How many publishers each topic has (matched or not)."""
+        return [subscription.get_publisher_count() for subscription in self._subscriptions]
+
     def stop(self) -> None:
         """Make the current and every later :meth:`wait` return None."""
         self._stopped = True
@@ -114,6 +139,9 @@ class DirectSubscriptions:
 
     def destroy(self) -> None:
         """Unsubscribe and release the stop guard condition (after the waiting thread ended)."""
+        for handler in self._event_handlers:
+            self._node.remove_waitable(handler)
+            handler.destroy()
         for subscription in self._subscriptions:
             self._node.destroy_subscription(subscription)
         self._stop.destroy()

@@ -80,6 +80,7 @@ class DetectionNodeParts:
 
     def _publish_diagnostics(self) -> None:
         if self.pipeline is not None:
+            self.pipeline.check_inputs()
             self._diagnostics.publish(self.pipeline.diagnostics())
 
 

@@ -30,7 +30,7 @@ from yolox_ros.package_files import resolve_package_url, shipped_path
 from yolox_ros.ros.image_conversion import MAX_IMAGE_PIXELS
 from yolox_ros.ros.messages import CLASS_ID_FORMATS
 from yolox_ros.ros.overrides import check_kinds, last_values
-from yolox_ros.ros.qos import INPUT_QUEUE_DEPTH
+from yolox_ros.ros.qos import INPUT_QUEUE_DEPTH, INPUT_RELIABILITIES
 
 DEFAULT_MODEL_FILE = "track_sign_nano.onnx"
 TRANSPORTS = ("raw", "compressed")
@@ -70,16 +70,24 @@ TRANSPORT = SettingSpec(
     "raw: sensor_msgs/Image on each topic; compressed: CompressedImage on each topic + /compressed",
     choices=TRANSPORTS,
 )
-RELIABLE_QOS = SettingSpec(
-    "reliable_qos", "bool", False,
-    "subscribe reliably instead of best-effort (sensor data QoS); "
+INPUT_RELIABILITY = SettingSpec(
+    "input_reliability", "str", "auto",
+    "auto: reliable while every publisher of the topic offers reliable (large frames from a "
+    "reliable camera need it), else best effort; or best_effort, reliable; "
     f"keep last {INPUT_QUEUE_DEPTH} either way",
+    choices=INPUT_RELIABILITIES,
 )
 MAX_IMAGE_PIXELS_SPEC = SettingSpec(
     "max_image_pixels", "int", MAX_IMAGE_PIXELS,
     "frames declaring more pixels (width x height) are refused before decoding; "
     "default 4096x3072 (4K and 12 MP cameras pass)",
     minimum=1,
+)
+INPUT_TIMEOUT = SettingSpec(
+    "input_timeout_s", "float", 3.0,
+    "seconds without a frame (or camera_info for 3D) before the node says why nothing "
+    "arrives: no publisher, incompatible QoS, frames not getting through",
+    minimum=0.1, live=True,
 )
 PUBLISH_ANNOTATED_IMAGE = SettingSpec(
     "publish_annotated_image", "bool", True,
@@ -117,8 +125,9 @@ SPECS: tuple[SettingSpec, ...] = (
     CLASS_NAMES,
     INPUT_TOPICS,
     TRANSPORT,
-    RELIABLE_QOS,
+    INPUT_RELIABILITY,
     MAX_IMAGE_PIXELS_SPEC,
+    INPUT_TIMEOUT,
     PUBLISH_ANNOTATED_IMAGE,
     CLASS_ID_FORMAT,
 )
@@ -167,8 +176,9 @@ class NodeSettings:
     class_names: tuple[str, ...]
     input_topics: tuple[str, ...]
     transport: str
-    reliable_qos: bool
+    input_reliability: str
     max_image_pixels: int
+    input_timeout_s: float
     publish_annotated_image: bool
     class_id_format: str
 

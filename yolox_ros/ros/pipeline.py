@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo
 from rclpy.node import Node
 from rclpy.publisher import Publisher
-from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.qos import qos_policy_name_from_kind
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, LabelInfo
@@ -36,9 +37,17 @@ from yolox_ros.ros.image_conversion import (
     image_msg_to_bgr,
 )
 from yolox_ros.ros.latest_frame import LatestFrames
+from yolox_ros.ros.liveness import InputLiveness
 from yolox_ros.ros.messages import detections_to_msg, label_info_msg
 from yolox_ros.ros.params import NodeSettings, output_namespace, output_topic
-from yolox_ros.ros.qos import ANNOTATED_QOS, DETECTIONS_QOS, LABEL_INFO_QOS, input_qos
+from yolox_ros.ros.qos import (
+    ANNOTATED_QOS,
+    DETECTIONS_QOS,
+    INPUT_QOS_OVERRIDES,
+    LABEL_INFO_QOS,
+    input_qos,
+    reliable_input,
+)
 
 BAD_FRAME_LOG_PERIOD_S = 5.0
 WORKER_STOP_TIMEOUT_S = 10.0
@@ -53,6 +62,7 @@ class _Camera:
     annotated: Publisher
     label_info: Publisher
     report: CameraReport
+    liveness: InputLiveness | None = None  # while subscribed
 
 
 class _Throttle:
@@ -82,6 +92,8 @@ class DetectionPipeline:
         self.detector = Detector(settings.detector_config())
         self._cameras = [self._add_camera(topic) for topic in settings.input_topics]
         self._images: DirectSubscriptions | None = None
+        self._topics: list[str] = []  # subscribed, one per camera
+        self._reliable: list[bool] = []  # each camera's subscription is reliable
         self._worker: threading.Thread | None = None
         self._throttle = _Throttle(BAD_FRAME_LOG_PERIOD_S)
 
@@ -100,15 +112,31 @@ class DetectionPipeline:
         compressed = self.settings.transport == "compressed"
         # As image_transport: the compressed topic is the resolved base topic + /compressed,
         # so remapping the base topic moves both transports.
-        topics = [
+        self._topics = [
             f"{c.input_topic}/compressed" if compressed else c.input_topic for c in self._cameras
         ]
+        started_s = time.monotonic()
+        for camera, topic in zip(self._cameras, self._topics, strict=True):
+            camera.liveness = InputLiveness(topic, self.settings.input_timeout_s, started_s)
+            camera.report.liveness = camera.liveness
+        self._subscribe([self._reliable_input(topic) for topic in self._topics])
+
+    def stop(self) -> None:
+        """Stop the inference thread and unsubscribe; nothing is published afterwards."""
+        self._unsubscribe()
+        for camera in self._cameras:
+            camera.liveness = camera.report.liveness = None
+
+    def _subscribe(self, reliable: list[bool]) -> None:
+        compressed = self.settings.transport == "compressed"
+        self._reliable = reliable
         self._images = DirectSubscriptions(
             self._node,
             CompressedImage if compressed else Image,
-            topics,
-            input_qos(self.settings.reliable_qos),
-            QoSOverridingOptions.with_default_policies(),
+            self._topics,
+            [input_qos(each) for each in reliable],
+            INPUT_QOS_OVERRIDES,
+            incompatible_qos=self._incompatible_qos,
         )
         decode = compressed_msg_to_bgr if compressed else image_msg_to_bgr
         self._worker = threading.Thread(
@@ -116,8 +144,7 @@ class DetectionPipeline:
         )
         self._worker.start()
 
-    def stop(self) -> None:
-        """Stop the inference thread and unsubscribe; nothing is published afterwards."""
+    def _unsubscribe(self) -> None:
         if self._worker is None or self._images is None:
             return
         self._images.stop()
@@ -126,6 +153,12 @@ class DetectionPipeline:
             self._images.destroy()
         self._worker = None
         self._images = None
+
+    def _reliable_input(self, topic: str) -> bool:
+        offered = [
+            info.qos_profile.reliability for info in self._node.get_publishers_info_by_topic(topic)
+        ]
+        return reliable_input(self.settings.input_reliability, offered)
 
     def destroy(self) -> None:
         """Stop, then remove the publishers and free the model."""
@@ -176,9 +209,51 @@ class DetectionPipeline:
             return False
         if arrivals is None:
             return False
+        now_s = time.monotonic()
         for index, msg in arrivals:
-            self._cameras[index].report.stats.count_received(latest.put(index, msg))
+            camera = self._cameras[index]
+            camera.report.stats.count_received(latest.put(index, msg))
+            if camera.liveness is not None:
+                camera.liveness.frame_arrived(now_s)
         return True
+
+    def _incompatible_qos(self, index: int, event: QoSRequestedIncompatibleQoSInfo) -> None:
+        liveness = self._cameras[index].liveness
+        if liveness is not None:
+            policy = qos_policy_name_from_kind(event.last_policy_kind)
+            liveness.incompatible_qos(policy, event.total_count)
+
+    def check_inputs(self) -> None:
+        """Judge every camera's input and log what started or stopped being wrong; follow
+        the publishers' reliability (``input_reliability: auto``)."""
+        if self._images is None:
+            return
+        now_s = time.monotonic()
+        matched = self._images.publisher_counts()
+        for camera, matched_here in zip(self._cameras, matched, strict=True):
+            liveness = camera.liveness
+            publishers = self._node.count_publishers(liveness.topic)
+            line = liveness.judge(now_s, publishers, matched_here)
+            # rclpy wants one severity per call site.
+            if line is not None and liveness.state.ok:
+                self._node.get_logger().info(line)
+            elif line is not None:
+                self._node.get_logger().warning(line)
+        wanted = [self._reliable_input(topic) for topic in self._topics]
+        if wanted != self._reliable:
+            for topic, before, after in zip(self._topics, self._reliable, wanted, strict=True):
+                if before != after:
+                    self._node.get_logger().info(
+                        f"subscribing to {topic} "
+                        + (
+                            "reliably: its publishers offer reliable (lost fragments of large "
+                            "frames are then sent again)"
+                            if after
+                            else "best effort: a publisher offers only best effort"
+                        )
+                    )
+            self._unsubscribe()
+            self._subscribe(wanted)
 
     def _process_guarded(self, camera: _Camera, msg: Image | CompressedImage, decode) -> None:
         try:
@@ -236,6 +311,9 @@ class DetectionPipeline:
         threshold_changed = settings.conf_threshold != self.settings.conf_threshold
         self.detector.update_thresholds(**settings.detector_thresholds())
         self.settings = settings
+        for camera in self._cameras:
+            if camera.liveness is not None:
+                camera.liveness.frame_timeout_s = settings.input_timeout_s
         if threshold_changed and self._worker is not None:  # nothing is published while stopped
             self.publish_label_info()
 

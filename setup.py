@@ -21,7 +21,7 @@ setup(
         (f"share/{PACKAGE}/models", glob("models/*.onnx")),
         (f"share/{PACKAGE}/data/demo_sequence", glob("data/demo_sequence/*")),
     ],
-    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime"],
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime", "scipy"],
     zip_safe=True,
     maintainer="yolox_ros developers",
     maintainer_email="yolox_ros@example.com",

@@ -120,7 +120,7 @@ else
     "$(dev_pin psutil)" "$(dev_pin onnx)"
 fi
 
-if ! "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo' 2>/dev/null; then
+if ! "$PY" -c 'from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo' 2>/dev/null; then
   log "building vision_msgs into $VENV"
   # The wheels were built in manylinux images: their exported CMake files name
   # include directories of that image, which do not exist here.
@@ -140,7 +140,7 @@ if ! "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo' 2>/dev/n
     || { cat "$BUILD/configure.log" >&2; exit 1; }
   cmake --build "$BUILD" -j "$(nproc)" >"$BUILD/build.log" 2>&1 || { tail -50 "$BUILD/build.log" >&2; exit 1; }
   cmake --install "$BUILD" >/dev/null
-  "$PY" -c 'from vision_msgs.msg import Detection2DArray, LabelInfo'
+  "$PY" -c 'from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo'
 fi
 
 # colcon must not crawl the ROS packages installed in the venv as sources.

@@ -75,14 +75,17 @@ def test_an_off_axis_sign_without_distortion_is_exact():
     ],
 )
 def test_distortion_is_undone(model, d):
-    centres = np.array([OFF_AXIS, (0.0, 0.0, 1.5), (-0.5, 0.3, 1.2), (0.6, 0.4, 1.3)])
+    # Off-axis, straight ahead, in two corners and straddling the vertical axis.
+    centres = np.array(
+        [OFF_AXIS, (0.0, 0.0, 1.5), (-0.5, 0.3, 1.2), (0.6, 0.4, 1.3), (0.05, 0.4, 1.3)]
+    )
     boxes = np.stack([sign_box(c, d, model) for c in centres])
     positions = locate(boxes, np.full(len(boxes), SIGN_M), camera(d, model))
     for found, truth in zip(positions, centres, strict=True):
-        assert relative_error(found, truth) < 0.05, (found, truth)
-    # The sign near the corner is far off when the distortion is ignored.
+        assert relative_error(found, truth) < 0.01, (found, truth)
+    # Near the corners the distortion matters: ignoring it is several per cent off.
     ignored = locate(boxes, np.full(len(boxes), SIGN_M), camera())
-    assert relative_error(ignored[3], centres[3]) > 0.05
+    assert relative_error(ignored[3], centres[3]) > 0.04
 
 
 def test_a_model_without_coefficients_or_with_zeros_does_not_distort():
@@ -172,6 +175,7 @@ def test_boxes_without_a_distance_give_nan_rows():
             good,
             [100.0, 50.0, 120.0, 50.0],  # no height
             [100.0, 60.0, 120.0, 50.0],  # upside down
+            [120.0, 50.0, 100.0, 70.0],  # negative width
             [np.nan, 50.0, 120.0, 70.0],
             [100.0, 0.0, 120.0, 30.0],  # clipped at the top
             [100.0, 200.0, 120.0, HEIGHT],  # clipped at the bottom
@@ -179,16 +183,18 @@ def test_boxes_without_a_distance_give_nan_rows():
             good,  # height not positive
         ]
     )
-    heights = np.array([SIGN_M] * 6 + [np.nan, -1.0])
+    heights = np.array([SIGN_M] * 7 + [np.nan, -1.0])
     positions = locate(boxes, heights, camera())
     np.testing.assert_allclose(positions[0], OFF_AXIS, rtol=1e-9)
     assert np.isnan(positions[1:]).all()
-    clipped = locate(boxes[4:6], heights[4:6], camera(), edge_margin_px=0.0)
+    clipped = locate(boxes[5:7], heights[5:7], camera(), edge_margin_px=0.0)
     assert np.isfinite(clipped).all()
 
 
 def test_no_boxes_and_mismatched_heights():
-    assert locate(np.zeros((0, 4)), np.zeros(0), camera()).shape == (0, 3)
+    for model in (camera(), camera(PLUMB_BOB_D, "plumb_bob"), camera(EQUIDISTANT_D, "equidistant")):
+        assert locate(np.zeros((0, 4)), np.zeros(0), model).shape == (0, 3)
+        assert locate([[100.0, 0.0, 120.0, 30.0]], [SIGN_M], model).shape == (1, 3)
     with pytest.raises(ValueError, match="2 boxes but 1 heights"):
         locate(np.zeros((2, 4)), [SIGN_M], camera())
 

@@ -21,7 +21,11 @@ from support.ros import NodeHarness  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-PARAMETERS = {"model_path": str(DATA_DIR / "yolox_nano_c7.onnx"), "num_threads": 1}
+# Without tracking the detector runs at conf_threshold itself (with it: at the lower of it
+# and track_low_threshold).
+PARAMETERS = {
+    "model_path": str(DATA_DIR / "yolox_nano_c7.onnx"), "num_threads": 1, "tracking": False,
+}  # fmt: skip
 NEWER_THAN_HUMBLE = ("add_pre_set_parameters_callback", "add_post_set_parameters_callback")
 
 

@@ -8,6 +8,9 @@ duplicate at the stride-16 anchor that NMS must remove. Everything else is
 zero. So the detector's result shows whether letterbox, decode and mapping
 back to original pixels are right.
 
+With ``colors_bgr`` (one colour per class) it detects one rectangle of each
+colour present instead: the tracking tests move several signs.
+
 Tests make it discoverable through the ``yolox_ros.backends`` entry-point
 group with ``declare_entry_points``, as a third-party package would.
 """
@@ -42,9 +45,12 @@ def write_rectangle_model(
     class_names: list[str] | None = None,
     decoded: bool | None = False,
     batch: int | None = None,
+    colors_bgr: list[tuple[int, int, int]] | None = None,
 ) -> Path:
-    """Write the JSON "model"; ``batch`` None makes the batch dimension dynamic."""
+    """Write the JSON "model"; ``batch`` None makes the batch dimension dynamic;
+    ``colors_bgr``: class i is the colour ``colors_bgr[i]`` (``color_bgr`` then unused)."""
     spec = {
+        "colors_bgr": [list(c) for c in colors_bgr] if colors_bgr else None,
         "color_bgr": list(color_bgr),
         "background_bgr": list(background_bgr),
         "class_id": class_id,
@@ -84,9 +90,11 @@ class RectangleBackend:
         options: Mapping[str, Any] | None = None,
     ) -> None:
         spec = json.loads(Path(model_path).read_text())
-        self._color = np.array(spec["color_bgr"], np.float32)
+        if spec.get("colors_bgr"):
+            self._targets = list(enumerate(np.array(spec["colors_bgr"], np.float32)))
+        else:
+            self._targets = [(spec["class_id"], np.array(spec["color_bgr"], np.float32))]
         self._background = np.array(spec["background_bgr"], np.float32)
-        self._class_id = spec["class_id"]
         self._num_classes = spec["num_classes"]
         self._decoded = bool(spec["decoded"])
         self._input_size = tuple(spec["input_size"])
@@ -101,15 +109,18 @@ class RectangleBackend:
         self.device = "cpu"
         self.providers = ("numpy",)
 
-    def _box(self, image_chw: np.ndarray) -> tuple[float, float, float, float] | None:
-        """Input-pixel (x1, y1, x2, y2) of pixels nearer the target colour than the background."""
+    def _boxes(self, image_chw: np.ndarray) -> list[tuple[int, tuple[float, ...]]]:
+        """(class id, input-pixel x1, y1, x2, y2) of the pixels nearest each target colour."""
         pixels = image_chw.transpose(1, 2, 0)
-        to_target = np.linalg.norm(pixels - self._color, axis=2)
-        to_background = np.linalg.norm(pixels - self._background, axis=2)
-        rows, cols = np.nonzero(to_target < to_background)
-        if rows.size == 0:
-            return None
-        return float(cols.min()), float(rows.min()), float(cols.max() + 1), float(rows.max() + 1)
+        colors = [self._background, *(color for _, color in self._targets)]
+        nearest = np.argmin([np.linalg.norm(pixels - c, axis=2) for c in colors], axis=0)
+        boxes = []
+        for index, (class_id, _) in enumerate(self._targets, start=1):
+            rows, cols = np.nonzero(nearest == index)
+            if rows.size:
+                box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)
+                boxes.append((class_id, tuple(float(v) for v in box)))
+        return boxes
 
     def _encode(
         self, box: tuple[float, float, float, float], stride: int
@@ -134,15 +145,13 @@ class RectangleBackend:
     def run(self, batch: np.ndarray) -> np.ndarray:
         rows = anchor_count(self._input_size)
         output = np.zeros((batch.shape[0], rows, 5 + self._num_classes), np.float32)
-        class_probs = np.full(self._num_classes, OTHER_CLASS_PROBABILITY, np.float32)
-        class_probs[self._class_id] = CLASS_PROBABILITY
         for index, image in enumerate(batch):
-            box = self._box(image)
-            if box is None:
-                continue
-            for stride, objectness in ((8, OBJECTNESS), (16, DUPLICATE_OBJECTNESS)):
-                row, box_columns = self._encode(box, stride)
-                output[index, row, :4] = box_columns
-                output[index, row, 4] = objectness
-                output[index, row, 5:] = class_probs
+            for class_id, box in self._boxes(image):
+                class_probs = np.full(self._num_classes, OTHER_CLASS_PROBABILITY, np.float32)
+                class_probs[class_id] = CLASS_PROBABILITY
+                for stride, objectness in ((8, OBJECTNESS), (16, DUPLICATE_OBJECTNESS)):
+                    row, box_columns = self._encode(box, stride)
+                    output[index, row, :4] = box_columns
+                    output[index, row, 4] = objectness
+                    output[index, row, 5:] = class_probs
         return output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -31,8 +32,11 @@ def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if luminance > LIGHT_BACKGROUND else (255, 255, 255)
 
 
-def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
-    """A copy of ``image`` (BGR uint8) with each detection's box and a "name score" label.
+def draw_detections(
+    image: np.ndarray, detections: Detections, track_ids: Sequence[str] | None = None
+) -> np.ndarray:
+    """A copy of ``image`` (BGR uint8) with each detection's box and a "name score" label,
+    "#id name score" for a detection with a track id.
 
     Labels are text in black or white, whichever contrasts with a filled box
     of the class colour, so they read on any background. A label sits above
@@ -47,18 +51,19 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     text_line = max(1, round(font_scale * 2))
     padding = max(1, round(3 * scale))
 
-    for box, score, class_id, name in zip(
+    for box, score, class_id, name, track_id in zip(
         detections.boxes,
         detections.scores,
         detections.class_ids,
         detections.class_names,
+        track_ids if track_ids is not None else [""] * len(detections),
         strict=True,
     ):
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         color = class_color(int(class_id))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, line)
 
-        label = f"{name} {score:.2f}"
+        label = f"#{track_id} {name} {score:.2f}" if track_id else f"{name} {score:.2f}"
         (text_w, text_h), baseline = cv2.getTextSize(label, FONT, font_scale, text_line)
         label_w, label_h = text_w + 2 * padding, text_h + baseline + 2 * padding
         top = y1 - label_h if y1 - label_h >= 0 else y1

@@ -19,8 +19,8 @@ import numpy as np
 
 from yolox_ros.errors import ConfigError
 
-# A value's kind; ``names`` is a list of non-empty strings.
-KINDS = ("float", "int", "bool", "str", "names")
+# A value's kind; ``names`` is a list of non-empty strings, ``floats`` a list of numbers.
+KINDS = ("float", "int", "bool", "str", "names", "floats")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ class SettingSpec:
         """``value`` if valid (a list of names as a tuple); ConfigError naming the problem."""
         if self.kind == "names":
             return check_names(self.name, value)
+        if self.kind == "floats":
+            return self._check_floats(value)
         valid = {
             "float": _is_real(value),
             "int": is_int(value),
@@ -72,6 +74,21 @@ class SettingSpec:
         if not valid:
             raise ConfigError(f"{self.name} must be {self._expected()}, got {value!r}")
         return value
+
+    def _check_floats(self, value: Any) -> tuple[float, ...]:
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise ConfigError(f"{self.name} must be a list of numbers, got {value!r}")
+        bad = [
+            item
+            for item in value
+            if not _is_real(item)
+            or (self.minimum is not None and item < self.minimum)
+            or (self.maximum is not None and item > self.maximum)
+        ]
+        if bad:
+            within = f" {self.range_text}" if self.range_text else ""
+            raise ConfigError(f"{self.name} must hold numbers{within}, got {bad!r}")
+        return tuple(float(item) for item in value)
 
     def _expected(self) -> str:
         if self.choices:

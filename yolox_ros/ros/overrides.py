@@ -98,9 +98,13 @@ _KIND_OF = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
 def value_kind(value: object) -> str:
-    """The parameter kind a value read from YAML is (``names`` for a list of strings)."""
+    """The parameter kind a value read from YAML is (``names`` for a list of strings,
+    ``floats`` for one of numbers)."""
     if isinstance(value, list):
-        return "names" if all(isinstance(v, str) for v in value) else "list"
+        if all(isinstance(v, str) for v in value):
+            return "names"
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        return "floats" if numbers else "list"
     return _KIND_OF.get(type(value), type(value).__name__)
 
 
@@ -111,7 +115,7 @@ def check_kinds(values: dict[str, tuple[object, str]], kinds: dict[str, str]) ->
         given = value_kind(value)
         if kind is None or given == kind or (kind == "float" and given == "int"):
             continue
-        if kind == "names" and value == []:
+        if kind in ("names", "floats") and value == []:
             continue  # an empty YAML list has no element type
         article = "an" if kind[0] in "aeiou" else "a"
         raise ConfigError(f"{name}: {value!r} (from {source}) is not {article} {kind}")

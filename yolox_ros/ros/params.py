@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from rclpy.parameter import Parameter
 
 from yolox_ros.core.detector import DetectorConfig
 from yolox_ros.core.settings import BACKEND_SETTINGS, DETECTION_SETTINGS, SettingSpec
+from yolox_ros.core.sign_events import SIGN_EVENT_SETTINGS, SignEventSettings
+from yolox_ros.core.tracking import TRACKER_SETTINGS, TrackerSettings
 from yolox_ros.errors import ConfigError
 from yolox_ros.package_files import resolve_package_url, shipped_path
 from yolox_ros.ros.image_conversion import MAX_IMAGE_PIXELS
@@ -42,6 +45,7 @@ _PARAMETER_TYPES = {
     "bool": _T.BOOL,
     "str": _T.STRING,
     "names": _T.STRING_ARRAY,
+    "floats": _T.DOUBLE_ARRAY,
 }
 _README_TYPES = {
     "float": "double",
@@ -49,6 +53,7 @@ _README_TYPES = {
     "bool": "bool",
     "str": "string",
     "names": "string[]",
+    "floats": "double[]",
 }
 
 # fmt: off
@@ -114,8 +119,33 @@ EXECUTION_PROVIDERS = SettingSpec(
     "execution_providers", "names", (),
     "onnxruntime execution providers to try in this order; empty: the device's own order",
 )
+TRACKING = SettingSpec(
+    "tracking", "bool", True,
+    "track detections over frames: Detection2D.id is the track id and the class the track's "
+    "vote; confirmed tracks go to signs. The detector then runs at track_low_threshold (when "
+    "lower than conf_threshold) and detections publishes those at conf_threshold",
+)
+OBJECT_HEIGHTS = SettingSpec(
+    "object_heights_m", "names", (),
+    "CLASS=METRES for each class of known physical height: their positions in the camera's "
+    "optical frame go to detections_3d (needs camera_info beside the image); empty: none",
+)
+CAMERA_INFO_MAX_AGE = SettingSpec(
+    "camera_info_max_age_s", "float", 0.5,
+    "a frame without a camera_info of its own stamp uses the latest one if its stamp is at "
+    "most this far from the frame's",
+    minimum=0.0,
+)
 # fmt: on
 BACKEND_OPTIONS = (DEVICE_ID, TENSORRT_FP16, TENSORRT_CACHE_DIR, EXECUTION_PROVIDERS)
+# The tracker's and the sign events' settings, under a prefix saying whose they are.
+TRACKER_PREFIX, SIGN_PREFIX = "track_", "sign_"
+TRACKER_PARAMETERS = tuple(
+    dataclasses.replace(spec, name=TRACKER_PREFIX + spec.name) for spec in TRACKER_SETTINGS
+)
+SIGN_PARAMETERS = tuple(
+    dataclasses.replace(spec, name=SIGN_PREFIX + spec.name) for spec in SIGN_EVENT_SETTINGS
+)
 
 SPECS: tuple[SettingSpec, ...] = (
     MODEL_PATH,
@@ -130,6 +160,11 @@ SPECS: tuple[SettingSpec, ...] = (
     INPUT_TIMEOUT,
     PUBLISH_ANNOTATED_IMAGE,
     CLASS_ID_FORMAT,
+    TRACKING,
+    *TRACKER_PARAMETERS,
+    *SIGN_PARAMETERS,
+    OBJECT_HEIGHTS,
+    CAMERA_INFO_MAX_AGE,
 )
 _SPECS_BY_NAME = {spec.name: spec for spec in SPECS}
 PARAMETER_NAMES = frozenset(_SPECS_BY_NAME)
@@ -181,10 +216,27 @@ class NodeSettings:
     input_timeout_s: float
     publish_annotated_image: bool
     class_id_format: str
+    tracking: bool
+    track_high_threshold: float
+    track_low_threshold: float
+    track_new_track_threshold: float
+    track_match_iou: float
+    track_low_match_iou: float
+    track_max_lost_s: float
+    sign_confirm_hits: int
+    sign_confirm_window: int
+    sign_min_box_px: float
+    sign_region_of_interest: tuple[float, ...]
+    object_heights_m: tuple[str, ...]
+    camera_info_max_age_s: float
 
     def __post_init__(self) -> None:
         for spec in SPECS:
             spec.check(getattr(self, spec.name))
+        # As the tracker, the sign events and the 3-D output will take them: refused now.
+        self.tracker_settings()
+        self.sign_event_settings()
+        self.object_heights()
         if not self.input_topics:
             raise ConfigError("input_topics is empty: give at least one image topic")
         camera_outputs = [output_namespace(topic) for topic in self.input_topics]
@@ -242,13 +294,43 @@ class NodeSettings:
         return options
 
     def detector_thresholds(self) -> dict[str, Any]:
-        """The live detector settings, as ``Detector.update_thresholds`` takes them."""
-        return {
+        """The live detector settings, as ``Detector.update_thresholds`` takes them.
+
+        With tracking, the detector also finds what the tracker's low threshold lets
+        continue a track; what is published is still cut at ``conf_threshold``.
+        """
+        thresholds = {
             spec.name: getattr(self, spec.name) or None
             if spec.kind == "names"
             else getattr(self, spec.name)
             for spec in DETECTION_SETTINGS
         }
+        if self.tracking:
+            thresholds["conf_threshold"] = min(self.conf_threshold, self.track_low_threshold)
+        return thresholds
+
+    def tracker_settings(self) -> TrackerSettings:
+        return TrackerSettings(**_unprefixed(self, TRACKER_PREFIX, TRACKER_SETTINGS))
+
+    def sign_event_settings(self) -> SignEventSettings:
+        return SignEventSettings(**_unprefixed(self, SIGN_PREFIX, SIGN_EVENT_SETTINGS))
+
+    def object_heights(self) -> dict[str, float]:
+        """``object_heights_m`` as class name -> metres; ConfigError naming a bad entry."""
+        heights = {}
+        for entry in self.object_heights_m:
+            name, separator, text = entry.rpartition("=")
+            try:
+                metres = float(text)
+            except ValueError:
+                metres = math.nan
+            if not separator or not name.strip() or not (math.isfinite(metres) and metres > 0):
+                raise ConfigError(
+                    f"object_heights_m: {entry!r} is not CLASS=METRES with a positive height "
+                    "(e.g. stop=0.1)"
+                )
+            heights[name.strip()] = metres
+        return heights
 
 
 def declare_parameters(node: Node) -> NodeSettings:
@@ -307,15 +389,15 @@ def unknown_override_warnings(node: Node) -> list[str]:
 
 
 def normalize_empty_lists(parameters: Sequence[Parameter]) -> list[Parameter]:
-    """Empty lists of any type become empty string arrays for string-array parameters.
+    """Empty lists of any type become empty arrays of the parameter's own type.
 
     ``ros2 param set /yolox class_filter "[]"`` sends an empty bool array.
     """
     fixed = []
     for parameter in parameters:
         spec = _SPECS_BY_NAME.get(parameter.name)
-        if spec is not None and spec.kind == "names" and _is_empty(parameter):
-            parameter = Parameter(parameter.name, _T.STRING_ARRAY, [])
+        if spec is not None and spec.kind in ("names", "floats") and _is_empty(parameter):
+            parameter = Parameter(parameter.name, _PARAMETER_TYPES[spec.kind], [])
         fixed.append(parameter)
     return fixed
 
@@ -361,7 +443,7 @@ def yaml_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, tuple):
-        return f"[{', '.join(value)}]"
+        return f"[{', '.join(f'{v:g}' if isinstance(v, float) else v for v in value)}]"
     if value == "":
         return '""'
     return str(value)
@@ -375,6 +457,12 @@ def _is_empty(parameter: Parameter) -> bool:
     if parameter.type_ == _T.NOT_SET:
         return True
     return parameter.type_.name.endswith("_ARRAY") and len(parameter.value) == 0
+
+
+def _unprefixed(
+    settings: NodeSettings, prefix: str, specs: Sequence[SettingSpec]
+) -> dict[str, Any]:
+    return {spec.name: getattr(settings, prefix + spec.name) for spec in specs}
 
 
 def _as_fields(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from yolox_ros.ros.qos import (
     input_qos,
     reliable_input,
 )
+from yolox_ros.ros.tracked_outputs import TrackedOutputs
 
 BAD_FRAME_LOG_PERIOD_S = 5.0
 WORKER_STOP_TIMEOUT_S = 10.0
@@ -62,6 +63,7 @@ class _Camera:
     annotated: Publisher
     label_info: Publisher
     report: CameraReport
+    tracked: TrackedOutputs | None  # with tracking or object heights
     liveness: InputLiveness | None = None  # while subscribed
 
 
@@ -117,8 +119,15 @@ class DetectionPipeline:
         ]
         started_s = time.monotonic()
         for camera, topic in zip(self._cameras, self._topics, strict=True):
-            camera.liveness = InputLiveness(topic, self.settings.input_timeout_s, started_s)
+            tracked = camera.tracked
+            camera_info = tracked.camera_info if tracked is not None else None
+            camera.liveness = InputLiveness(
+                topic, self.settings.input_timeout_s, started_s,
+                camera_info.topic if camera_info is not None else "",
+            )  # fmt: skip
             camera.report.liveness = camera.liveness
+            if tracked is not None:
+                tracked.reset()
         self._subscribe([self._reliable_input(topic) for topic in self._topics])
 
     def stop(self) -> None:
@@ -166,12 +175,21 @@ class DetectionPipeline:
         for camera in self._cameras:
             for publisher in (camera.detections, camera.annotated, camera.label_info):
                 self._node.destroy_publisher(publisher)
+            if camera.tracked is not None:
+                camera.tracked.destroy()
         self._cameras = []
 
     # ------------------------------------------------------------------ set-up
     def _add_camera(self, topic: str) -> _Camera:
         namespace = output_namespace(topic)
         node = self._node
+        settings = self.settings
+        tracked = None
+        if settings.tracking or settings.object_heights_m:
+            tracked = TrackedOutputs(
+                node, namespace, settings, self.detector.class_names,
+                camera_info_arrived=lambda: self._camera_info_arrived(topic),
+            )  # fmt: skip
         return _Camera(
             input_topic=node.resolve_topic_name(topic),
             detections=node.create_publisher(
@@ -184,7 +202,13 @@ class DetectionPipeline:
                 LabelInfo, output_topic(namespace, "label_info"), LABEL_INFO_QOS
             ),
             report=CameraReport(node.resolve_topic_name(topic), FrameStats()),
+            tracked=tracked,
         )
+
+    def _camera_info_arrived(self, topic: str) -> None:
+        camera = self._cameras[self.settings.input_topics.index(topic)]
+        if camera.liveness is not None:
+            camera.liveness.camera_info_arrived(time.monotonic())
 
     # ------------------------------------------------------------------ frames
     def _run_worker(
@@ -284,12 +308,16 @@ class DetectionPipeline:
                 )
             return
         inference_s = time.perf_counter() - started
+        ids = None
+        if camera.tracked is not None:
+            image_size = (image.shape[1], image.shape[0])
+            detections, ids = camera.tracked.update(detections, msg.header, image_size, settings)
         camera.detections.publish(
-            detections_to_msg(detections, msg.header, settings.class_id_format)
+            detections_to_msg(detections, msg.header, settings.class_id_format, ids)
         )
         camera.report.stats.count_processed(self._latency_s(msg.header), inference_s)
         if settings.publish_annotated_image and camera.annotated.get_subscription_count() > 0:
-            annotated = draw_detections(image, detections)
+            annotated = draw_detections(image, detections, ids)
             camera.annotated.publish(bgr_to_image_msg(annotated, msg.header))
             camera.report.stats.count_annotated()
 

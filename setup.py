@@ -1,12 +1,17 @@
+import re
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "yolox_ros"
+# The version's one home is package.xml, as for any ROS package.
+XML = (Path(__file__).parent / "package.xml").read_text()
+VERSION = re.search(r"<version>([^<]+)</version>", XML).group(1)
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version=VERSION,
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     # The training's fused BatchNorm+SiLU kernel, compiled when a CPU run starts.
     package_data={f"{PACKAGE}.training": ["*.c"]},

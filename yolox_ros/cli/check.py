@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from yolox_ros.cli import OneLineParser
 from yolox_ros.datasets import (
     FORMATS,
     DatasetSummary,
@@ -35,15 +36,8 @@ from yolox_ros.errors import ConfigError
 PROG = "python -m yolox_ros check"
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one readable line (exit status 2), not usage plus message."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Summarise a detection dataset and list its problems.",
         epilog="exit status: 0 no problems, 1 problems found, 2 dataset unreadable",

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolox_ros.cli import stdout_closed
+from yolox_ros.cli import OneLineParser, comma_names, stdout_closed
 from yolox_ros.core import settings
 from yolox_ros.core.annotate import draw_detections
 from yolox_ros.core.detections import Detections
@@ -44,15 +44,8 @@ VIDEO_FOURCC = "mp4v"
 DEFAULT_FPS = 30.0
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one readable line (exit status 2), not usage plus message."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROG, description="YOLOX detection on images, a directory or a video."
     )
     parser.add_argument("source", type=Path, help="image file, directory of images, or video file")
@@ -68,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, type=kind, default=spec.default, help=help_text(spec))
     parser.add_argument(
         "--classes",
+        type=comma_names,
         help=f"comma-separated; {settings.CLASS_FILTER.description} (default: every class)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per frame")
@@ -181,9 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.save_dir.exists() and not args.save_dir.is_dir():
             return fail(f"--save-dir {args.save_dir} exists and is not a directory")
         args.save_dir.mkdir(parents=True, exist_ok=True)
-    classes = (
-        [name.strip() for name in args.classes.split(",") if name.strip()] if args.classes else None
-    )
+    classes = list(args.classes) if args.classes else None
 
     try:
         detector = Detector(

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import onnx
 
+from yolox_ros.cli import comma_names
 from yolox_ros.core.preprocess import LetterboxBuffers
 from yolox_ros.errors import ConfigError, YoloxRosError
 from yolox_ros.model import (
@@ -43,10 +44,6 @@ from yolox_ros.model.export import (
 
 FORMATS = ("onnx", "ncnn", "onnx-int8")
 DEFAULT_CALIBRATION_COUNT = 64
-
-
-def _parse_class_names(text: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.split(","))
 
 
 def _read_class_names_file(path: str) -> tuple[str, ...]:
@@ -107,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
         "--num-classes", type=int, help="class count (default: the checkpoint's class count)"
     )
     names = parser.add_mutually_exclusive_group()
-    names.add_argument("--class-names", help="comma-separated class names, in class-id order")
+    names.add_argument(
+        "--class-names", type=comma_names, help="comma-separated class names, in class-id order"
+    )
     names.add_argument("--class-names-file", help="text file with one class name per line")
     parser.add_argument(
         "--input-size",
@@ -208,7 +207,7 @@ def _export_checkpoint(args: argparse.Namespace, output: Path) -> Path:
         )
 
     if args.class_names is not None:
-        class_names = _parse_class_names(args.class_names)
+        class_names = args.class_names
     elif args.class_names_file is not None:
         class_names = _read_class_names_file(args.class_names_file)
     elif meta.class_names is not None:

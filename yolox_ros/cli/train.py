@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from yolox_ros.cli import comma_names
 from yolox_ros.errors import ConfigError
 
 
@@ -52,10 +53,6 @@ def _scale_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.split(",") if name.strip())
-
-
 def _default_threads() -> int:
     """The cores this process may use, shared among the processes torchrun starts here.
 
@@ -84,10 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     add("--one-copy-per-epoch", action="store_true", help="an epoch sees one copy of each frame")
     add(
         "--classes",
-        type=_names,
+        type=comma_names,
         help="comma-separated classes to keep, OLD=NEW renames (default: all)",
     )
-    add("--flip-pairs", type=_names, help="mirror-image classes, e.g. left:right,no_left:no_right")
+    add(
+        "--flip-pairs",
+        type=comma_names,
+        help="mirror-image classes, e.g. left:right,no_left:no_right",
+    )
     add("--output", type=Path, help="run directory")
     add("--model", dest="model_name", help="nano, tiny, s, m, l or x (default nano)")
     add("--init", help="weights to start from: an official .pth or one of our checkpoints")

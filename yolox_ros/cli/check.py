@@ -1,6 +1,6 @@
 """Check a labelled dataset before training on it: what is there, and what is broken.
 
-usage: python -m yolox_ros check DATA [--format coco|voc|yolo] [--split train]
+usage: python -m yolox_ros check DATA [--format coco|voc|yolo] [--split train] [--images DIR]
                                        [--val-fraction F [--group-pattern RE] [--seed N]]
 
 Reads the annotations (COCO JSON, Pascal VOC XML or YOLO txt, detected from
@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, help="dataset format (default: detected)")
     parser.add_argument("--split", default="train", help="split to read (default: train)")
     parser.add_argument(
+        "--images", type=Path, help="folder of the images, where the layout does not say"
+    )
+    parser.add_argument(
         "--val-fraction", type=float, help="also show the held-out split of this fraction of groups"
     )
     parser.add_argument(
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group_pattern is not None and args.val_fraction is None:
         parser.error("--group-pattern needs --val-fraction")
     try:
-        dataset = open_dataset(args.data, args.format, args.split)
+        dataset = open_dataset(args.data, args.format, args.split, images=args.images)
         split = None
         if args.val_fraction is not None:
             split = split_by_group(dataset, args.val_fraction, args.group_pattern, args.seed)

@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         "which holds frames out of the training data as `train` does)",
     )
     parser.add_argument(
+        "--images", type=Path, help="folder of the images, where the layout does not say"
+    )
+    parser.add_argument(
         "--val-fraction", type=float, help="measure only the frames held out by this fraction"
     )
     parser.add_argument("--group-pattern", help="regex whose group 1 names a frame")
@@ -71,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend = args.backend or ("torch" if args.model.suffix in TORCH_SUFFIXES else "onnxruntime")
     try:
         split = args.split or ("train" if args.val_fraction is not None else "val")
-        dataset = open_dataset(args.data, args.format, split=split)
+        dataset = open_dataset(args.data, args.format, split=split, images=args.images)
         if args.val_fraction is not None:
             _, dataset = split_by_group(dataset, args.val_fraction, args.group_pattern, args.seed)
         detector = Detector(

@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--config", type=Path, help="a run's config.yaml to repeat (other options override it)")
     add("--data", help="training dataset (COCO JSON, VOC folder, YOLO data.yaml)")
     add("--format", dest="data_format", choices=("coco", "voc", "yolo"), help="dataset format")
+    add("--images", help="folder of --data's images, where the layout does not say")
     add("--val", help="validation dataset (default: hold out --val-fraction of --data)")
     add("--val-fraction", type=float, help="fraction of frames held out (default 0.1)")
     add("--group-pattern", help="regex whose group 1 names a frame (default: Roboflow copies)")
@@ -128,7 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--sync-bn", action="store_true", help="under torchrun: SyncBatchNorm across the GPUs")
     add("--workers", type=int, help="data-loading processes (default 2)")
     add("--cache", action="store_true", help="keep the decoded training images in RAM")
-    add("--time-budget", dest="time_budget_s", type=float, help="seconds: plan epochs to fit")
+    add(
+        "--time-budget",
+        dest="time_budget_s",
+        type=float,
+        help="seconds: after the first epoch, plan the most epochs (up to --epochs) that end "
+        "within it, tails cut to a quarter each; refused with the minimum if 2 do not fit",
+    )
     add("--seed", type=int, help="default 0")
     add(
         "--threads",

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from yolox_ros.core.image_header import is_image_file
 from yolox_ros.datasets.coco import read_coco
 from yolox_ros.datasets.image_files import image_file_problem
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, read_image
-from yolox_ros.datasets.voc import read_voc
+from yolox_ros.datasets.voc import find_voc_layout, read_voc
 from yolox_ros.datasets.yolo import find_data_yaml, read_yolo
 from yolox_ros.errors import ConfigError
 
@@ -53,23 +54,30 @@ SPLIT_NAMES = frozenset({"train", "val", "valid", "validation", "test", "train20
 
 
 def open_dataset(
-    spec: str | Path, format: str | None = None, split: str = "train"
+    spec: str | Path,
+    format: str | None = None,
+    split: str = "train",
+    images: str | Path | None = None,
 ) -> DetectionDataset:
     """Read the dataset at ``spec`` (a file or folder), detecting its format unless given.
 
     ``split`` picks the part to read where the layout has several (``train``,
-    ``val``...). ``DatasetError`` names the file and entry of any problem.
+    ``val``...). ``images`` is the folder of the images, for a layout where
+    they are not found (each reader says where it looks). ``DatasetError``
+    names the file and entry of any problem.
     """
     path = Path(spec)
     if not path.exists():
         raise DatasetError(path, None, "no such file or directory")
+    if images is not None and not Path(images).is_dir():
+        raise DatasetError(images, None, "images folder not found")
     chosen = detect_format(path, split) if format is None else format.lower()
     if chosen == "coco":
-        return read_coco(coco_json(path, split), split=split)
+        return read_coco(coco_json(path, split), images_dir=images, split=split)
     if chosen == "voc":
-        return read_voc(path, split)
+        return read_voc(path, split, images=images)
     if chosen == "yolo":
-        return read_yolo(path, split)
+        return read_yolo(path, split, images=images)
     raise ConfigError(f"unknown dataset format {format!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -77,26 +85,69 @@ def detect_format(path: Path, split: str = "train") -> str:
     """The format of the dataset at ``path``, from file and folder names alone.
 
     A ``.yaml`` file or a folder with ``data.yaml``: YOLO. A folder with
-    ``Annotations/`` or ``.xml`` files: VOC. A ``.json`` file, or a folder with
-    ``annotations/*.json``, Roboflow's ``_annotations.coco.json`` or a single
-    JSON at its top: COCO (after VOC, as that JSON may be a stray file).
+    ``.xml`` files in ``Annotations/``, ``annotations/``, ``labels/``, ``xml/``,
+    ``<split>/`` or at its top: VOC. A ``.json`` file, or a folder with
+    ``annotations/*.json``, ``labels/*.json``, Roboflow's
+    ``_annotations.coco.json`` or a single JSON at its top: COCO (after VOC, as
+    that JSON may be a stray file). Anything else: ``DatasetError`` showing the
+    layouts expected, with an example of each.
     """
     if path.is_file() and path.suffix.lower() == ".json":
         return "coco"
     if find_data_yaml(path) is not None:
         return "yolo"
     if path.is_dir():
-        if (path / "Annotations").is_dir() or next(path.glob("*.xml"), None) is not None:
+        if find_voc_layout(path, split) is not None:
             return "voc"
         if _find_coco_json(path, split) is not None:
             return "coco"
+    hint = _layout_hint(path, split)
     raise DatasetError(
         path,
         None,
-        "not a dataset in a known format: expected COCO (a .json file, or a folder with one "
-        "or with annotations/*.json), YOLO (data.yaml or a folder with one) "
-        "or Pascal VOC (a folder with Annotations/ or .xml files)",
+        f"not a dataset in a known layout{f' ({hint})' if hint else ''}: expected {LAYOUTS}",
     )
+
+
+LAYOUTS = (
+    "COCO (a .json file, or a folder with annotations/*.json or labels/*.json, "
+    "e.g. annotations/instances_train.json + images/0001.jpg), "
+    "YOLO (data.yaml or a folder with one, "
+    "e.g. data.yaml + train/images/0001.jpg + train/labels/0001.txt) "
+    "or Pascal VOC (a folder with .xml files in Annotations/, annotations/, labels/, xml/ "
+    "or beside the images, e.g. annotations/0001.xml + images/0001.jpg)"
+)
+
+
+def _layout_hint(path: Path, split: str) -> str:
+    """What the folder at ``path`` holds instead, when that says what is missing; else ''."""
+    if path.is_file():
+        return f"a {path.suffix or 'suffix-less'} file: give the dataset's folder"
+    entries = sorted(path.iterdir())
+    if not entries:
+        return "the folder is empty"
+    splits = [
+        p.name
+        for p in entries
+        if (p / ROBOFLOW_COCO_JSON).is_file() or find_voc_layout(p, split) is not None
+    ]
+    if splits:
+        return f"it has split folders {', '.join(splits)} but none named '{split}'"
+    labels = (
+        p
+        for folder in (path / "labels", *path.glob("*/labels"))
+        for p in folder.glob("*.txt")
+        if p.name not in ("classes.txt", "labels.txt")
+    )
+    label = next(labels, None)
+    if label is not None:
+        return (
+            f"{label.parent} holds .txt labels but there is no data.yaml naming the classes; "
+            "YOLO needs one, e.g. 'train: images' and 'names: [stop, yield]'"
+        )
+    if all(p.is_file() and is_image_file(p) for p in entries):
+        return "it holds only images: give the folder holding the annotations"
+    return ""
 
 
 def coco_json(path: Path, split: str) -> Path:
@@ -113,18 +164,19 @@ def _find_coco_json(folder: Path, split: str) -> Path | None:
     """The COCO JSON of ``split`` in ``folder``; None if there is none.
 
     Looked for, in order: Roboflow's ``<split>/_annotations.coco.json``, a JSON
-    in ``annotations/`` (VIA, COCO, CVAT), the only JSON at the top (the
-    synthetic generator's ``annotations.json``, Label Studio's ``result.json``).
+    in ``annotations/`` (VIA, COCO, CVAT) or ``labels/``, the only JSON at the
+    top (the synthetic generator's ``annotations.json``, Label Studio's
+    ``result.json``).
     """
     for roboflow in (folder / split / ROBOFLOW_COCO_JSON, folder / ROBOFLOW_COCO_JSON):
         if roboflow.is_file():
             return roboflow
-    annotations = folder / "annotations"
-    found = _split_json(sorted(annotations.glob("*.json")), split, annotations)
+    for name in ("annotations", "labels"):
+        found = _split_json(sorted((folder / name).glob("*.json")), split, folder / name)
+        if found is not None:
+            return found
     top = sorted(folder.glob("*.json"))
-    if found is None and len(top) == 1:
-        found = _split_json(top, split, folder)
-    return found
+    return _split_json(top, split, folder) if len(top) == 1 else None
 
 
 def _split_json(candidates: list[Path], split: str, where: Path) -> Path | None:

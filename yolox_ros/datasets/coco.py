@@ -1,11 +1,12 @@
 """COCO detection JSON: read (CVAT, Label Studio, Roboflow exports) and write.
 
 Layout: one ``instances`` JSON and a folder of images, each found as
-``images_dir / file_name``. Class indices follow the category ids in
-increasing order, whatever their values (exports number them 0.., 1.. or with
-gaps). A category that no annotation uses and that is the ``supercategory`` of
-other categories is a grouping, not a class (Roboflow exports its project name
-as category 0), so it is left out. ``iscrowd`` boxes become ``ignored`` regions.
+``images_dir / file_name`` (``find_images_dir`` says where that folder is
+looked for). Class indices follow the category ids in increasing order,
+whatever their values (exports number them 0.., 1.. or with gaps). A category
+that no annotation uses and that is the ``supercategory`` of other categories
+is a grouping, not a class (Roboflow exports its project name as category 0),
+so it is left out. ``iscrowd`` boxes become ``ignored`` regions.
 Images without annotations are kept: they are negatives the model learns from.
 
 Writing uses category ids ``1..C`` for class indices ``0..C-1``, the
@@ -18,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,9 @@ def read_coco(
 ) -> DetectionDataset:
     """Read a COCO detection JSON; ``images_dir`` defaults to ``find_images_dir``'s answer.
 
+    Each image is ``images_dir / file_name``, or, when the first image is not
+    there but its bare name is (``file_name`` keeps folders of the labelling
+    machine), ``images_dir / <name without folders>`` for every image.
     Every problem (missing image file, box outside its image, unknown ids,
     duplicated ids, malformed JSON) raises ``DatasetError`` naming the file and
     the entry. Images are not decoded, only checked to exist.
@@ -42,11 +46,15 @@ def read_coco(
     images = _entries(doc, "images", json_path)
     annotations = _entries(doc, "annotations", json_path, required=False)
     categories = _entries(doc, "categories", json_path)
+    first = images[0].get("file_name") if images else None
+    first = first if isinstance(first, str) and first else None
     if images_dir is None:
-        first = images[0].get("file_name") if images else None
-        images_dir = find_images_dir(json_path, first if isinstance(first, str) else None, split)
+        images_dir = find_images_dir(json_path, first, split)
+    images_dir = Path(images_dir)
+    bare = first is not None and not (images_dir / first).is_file()
+    bare = bare and (images_dir / bare_name(first)).is_file()
     class_names, class_of_category = _classes(categories, annotations, json_path)
-    infos = _images(images, Path(images_dir), json_path)
+    infos = _images(images, images_dir, bare, json_path)
     labels = _annotations(annotations, infos, class_of_category, json_path)
     records = [
         _record(image_id, info, labels.get(image_id, ([], [], [])))
@@ -55,26 +63,38 @@ def read_coco(
     return DetectionDataset(str(json_path), class_names, records)
 
 
+def bare_name(file_name: str) -> str:
+    """``file_name`` without its folders, whether ``/`` or ``\\`` separated."""
+    return PureWindowsPath(file_name).name
+
+
 def find_images_dir(json_path: Path, first_file_name: str | None, split: str) -> Path:
     """The folder holding the images of ``json_path``, guessed from common export layouts.
 
-    Tried in order: ``<root>/<split>`` next to an ``annotations/`` folder (VIA,
-    COCO-style trees), ``<json dir>/<split>``, ``<root>/<json stem without
-    instances_>`` (``instances_val2017.json`` -> ``val2017``), an ``images``
-    folder beside or above the JSON, ``<root>/images/<stem>`` (CVAT's
-    ``instances_default.json`` with ``images/default/``), and the JSON's own
-    folder (Roboflow puts ``_annotations.coco.json`` among the images). The
-    first holding ``first_file_name`` wins; without images, the JSON's folder.
+    Tried in order, with the dataset root being the folder above the JSON's:
+    ``<root>/<split>`` next to an ``annotations/`` or ``labels/`` folder (VIA,
+    COCO-style trees), ``<json dir>/<split>``, ``<root>/images/<split>``,
+    ``<root>/<json stem without instances_>`` (``instances_val2017.json`` ->
+    ``val2017``), an ``images`` folder beside or above the JSON,
+    ``<root>/images/<stem>`` (CVAT's ``instances_default.json`` with
+    ``images/default/``), the JSON's own folder (Roboflow puts
+    ``_annotations.coco.json`` among the images; Label Studio's ``file_name``
+    is ``images/...`` relative to it) and the root (a ``file_name`` of
+    ``images/a.jpg`` beside ``annotations/``). The first holding
+    ``first_file_name`` wins, else the first holding its bare name (without
+    folders); without images, the JSON's folder.
     """
     here, root = json_path.parent, json_path.parent.parent
     if first_file_name is None:
         return here
     stem = json_path.stem.removeprefix("instances_")
-    candidates = [root / split, here / split, root / stem, here / "images", root / "images"]
-    candidates = list(dict.fromkeys([*candidates, root / "images" / stem, here]))
-    for directory in candidates:
-        if (directory / first_file_name).is_file():
-            return directory
+    candidates = [root / split, here / split, root / "images" / split, here / "images" / split]
+    candidates += [root / stem, here / "images", root / "images", root / "images" / stem]
+    candidates = list(dict.fromkeys([*candidates, here, root]))
+    for name in dict.fromkeys((first_file_name, bare_name(first_file_name))):
+        for directory in candidates:
+            if (directory / name).is_file():
+                return directory
     looked = ", ".join(str(d) for d in candidates)
     raise DatasetError(
         json_path,
@@ -161,9 +181,12 @@ def _is_grouping(categories: list[dict[str, Any]], name: str) -> bool:
 
 
 def _images(
-    images: list[dict[str, Any]], images_dir: Path, path: Path
+    images: list[dict[str, Any]], images_dir: Path, bare: bool, path: Path
 ) -> dict[int, tuple[Path, int, int, str]]:
-    """Image id -> (file, width, height, file_name), checking ids and that files exist."""
+    """Image id -> (file, width, height, file_name), checking ids and that files exist.
+
+    ``bare``: each file is looked up by its name without folders.
+    """
     infos: dict[int, tuple[Path, int, int, str]] = {}
     for index, image in enumerate(images):
         image_id = _int(image, "id", path, f"images[{index}]")
@@ -174,7 +197,7 @@ def _images(
         where = f"image id {image_id} '{file_name}'"
         if image_id in infos:
             raise DatasetError(path, where, f"id is duplicated (also '{infos[image_id][3]}')")
-        file = images_dir / file_name
+        file = images_dir / (bare_name(file_name) if bare else file_name)
         if not os.path.isfile(file):
             raise DatasetError(path, where, f"image file {file} not found")
         width, height = _image_size(image, file, path, where)

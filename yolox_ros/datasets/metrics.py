@@ -3,8 +3,10 @@
 ``evaluate_predictions`` scores boxes (in each image's pixels) against a
 dataset's ground truth and gives the standard 12 numbers plus AP per class;
 ``recall_by_size`` says how many of the boxes a detector finds at its
-operating threshold, by object size. No torch: the ``eval`` command scores
-deployed models (ONNX and the other engines) with it.
+operating threshold, by object size; ``confusion_matrix`` and
+``precision_recall_curves`` give the end-of-training plots their numbers. No
+torch: the ``eval`` command scores deployed models (ONNX and the other
+engines) with it.
 """
 
 from __future__ import annotations
@@ -243,3 +245,123 @@ def best_operating_point(
         precision = found / published if published else 0.0
         points.append(OperatingPoint(float(threshold), precision, found / boxes if boxes else 0.0))
     return max(points, key=lambda point: point.f1)
+
+
+def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of x1, y1, x2, y2 boxes (0 where both are empty)."""
+    a, b = a.astype(np.float64).reshape(-1, 4), b.astype(np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    sides = np.maximum(bottom_right - top_left, 0)
+    intersection = sides[..., 0] * sides[..., 1]
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+    union = area_a[:, None] + area_b[None, :] - intersection
+    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
+
+
+def confusion_matrix(
+    predictions: Sequence[ImageDetections],
+    dataset: DetectionDataset,
+    score_threshold: float,
+    iou: float = 0.5,
+) -> np.ndarray:
+    """``(C + 1, C + 1)`` counts: row the true class, column the predicted class; index ``C``
+    is background.
+
+    Of each image, the predictions at or above ``score_threshold`` are matched to the boxes
+    whatever their classes, as ultralytics does: the pairs with IoU > ``iou``, highest IoU
+    first (higher score on a tie), each prediction and each box used once. A matched pair
+    counts at ``[box class, predicted class]`` (off the diagonal: a wrong class); a box no
+    prediction matches at ``[box class, C]`` (missed); a prediction matching no box at
+    ``[C, predicted class]`` (a false positive), unless it touches an ignored region.
+    """
+    if len(predictions) != len(dataset):
+        raise ValueError(f"{len(predictions)} detection lists for {len(dataset)} images")
+    background = len(dataset.class_names)
+    matrix = np.zeros((background + 1, background + 1), np.int64)
+    for record, found in zip(dataset.records, predictions, strict=True):
+        kept = np.asarray(found.scores) >= score_threshold
+        boxes = np.asarray(found.boxes, np.float32).reshape(-1, 4)[kept]
+        scores = np.asarray(found.scores)[kept]
+        classes = np.asarray(found.class_ids, np.int64)[kept]
+        overlaps = _pairwise_iou(boxes, record.boxes)
+        rows, columns = np.nonzero(overlaps > iou)
+        # np.lexsort sorts by its last key first.
+        order = np.lexsort((-scores[rows], -overlaps[rows, columns]))
+        predicted = np.zeros(len(boxes), bool)
+        found_box = np.zeros(len(record.boxes), bool)
+        for row, column in zip(rows[order], columns[order], strict=True):
+            if predicted[row] or found_box[column]:
+                continue
+            predicted[row] = found_box[column] = True
+            matrix[record.class_ids[column], classes[row]] += 1
+        np.add.at(matrix, (record.class_ids[~found_box], background), 1)
+        spurious = ~predicted
+        if len(record.ignored):
+            spurious &= ~iou_above(boxes, record.ignored, 0.0).any(axis=1)
+        np.add.at(matrix, (background, classes[spurious]), 1)
+    return matrix
+
+
+@dataclass(frozen=True)
+class PrecisionRecallCurves:
+    """Precision at COCO's 101 recall points (IoU 0.5, all sizes, 100 detections) per class.
+
+    pycocotools' interpolated precision: at each recall, the best precision at that recall
+    or more, so each curve only falls; 0 past the highest recall reached. A class without
+    boxes has a row of NaN. The mean of a row is the class's AP@.5 of ``CocoMetrics``.
+    """
+
+    recall: np.ndarray  # (101,) 0, 0.01, ..., 1
+    precision: np.ndarray  # (classes, 101)
+
+    @property
+    def class_ap50(self) -> np.ndarray:
+        return self.precision.mean(axis=1)
+
+    @property
+    def mean_precision(self) -> np.ndarray:
+        """The curve of all classes: the mean over the classes with boxes at each recall."""
+        valid = ~np.isnan(self.precision[:, 0])
+        if not valid.any():
+            return np.zeros_like(self.recall)
+        return self.precision[valid].mean(axis=0)
+
+    @property
+    def ap50(self) -> float:
+        """The mean AP@.5 over the classes with boxes (``CocoMetrics.ap50``)."""
+        return float(self.mean_precision.mean())
+
+
+def precision_recall_curves(
+    predictions: Sequence[ImageDetections], dataset: DetectionDataset
+) -> PrecisionRecallCurves:
+    """Precision-recall curve per class at IoU 0.5, from pycocotools' accumulated precision
+    (the same evaluation as ``evaluate_predictions``)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if len(predictions) != len(dataset):
+        raise ValueError(f"{len(predictions)} detection lists for {len(dataset)} images")
+    num_classes = len(dataset.class_names)
+    recall = np.linspace(0.0, 1.0, 101)
+    has_boxes = np.zeros(num_classes, bool)
+    for record in dataset.records:
+        has_boxes[record.class_ids] = True
+    precision = np.where(has_boxes[:, None], 0.0, np.nan) * np.ones((1, len(recall)))
+    results = _coco_results(dataset, predictions)
+    if not results:
+        return PrecisionRecallCurves(recall, precision)
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = to_coco_dict(dataset)
+        truth.createIndex()
+        evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+    at50 = int(np.argmin(np.abs(evaluation.params.iouThrs - 0.5)))
+    # precision[iou threshold, recall point, category, area range, max detections]
+    accumulated = evaluation.eval["precision"][at50, :, :, 0, -1].T.astype(np.float64)
+    recall = np.asarray(evaluation.params.recThrs, np.float64)
+    return PrecisionRecallCurves(recall, np.where(accumulated > -1, accumulated, np.nan))

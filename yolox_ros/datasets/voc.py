@@ -1,11 +1,24 @@
-"""Pascal VOC XML (CVAT, Roboflow, LabelImg exports): one XML file per image.
+"""Pascal VOC XML (CVAT, Roboflow, LabelImg, Kaggle exports): one XML file per image.
 
-Two layouts are read:
+The XML files are in the first of ``Annotations/``, ``annotations/``,
+``labels/`` or ``xml/`` that holds any, else beside the images at the top of
+the folder; a folder holding neither but a ``<split>/`` folder that does
+(Roboflow's ``train/``, ``valid/``, ``test/``, images beside their XML) is
+read from there. Layouts read this way include:
 
 - the VOC tree: ``Annotations/<id>.xml``, ``JPEGImages/``, and the ids of
   split ``<split>`` in ``ImageSets/Main/<split>.txt`` (without any
   ``ImageSets/Main`` lists, every XML file is read);
+- Kaggle's ``annotations/road0.xml`` with ``images/road0.png``, or
+  ``labels/*.xml`` with ``images/``;
 - a flat folder of images, each with a same-stem ``.xml`` beside it.
+
+Each XML file's image is, the first that exists of: its ``<path>``; its
+``<folder>/<filename>`` in the dataset folder; its ``<filename>`` (or that
+name without the folders some tools prefix) in ``JPEGImages/``, ``images/``,
+``Images/``, the XML's folder or the dataset folder; the XML's stem with an
+image extension in those folders. An ``images`` folder given to ``read_voc``
+replaces all of these: ``<filename>`` or the stem is looked up there alone.
 
 Class list: ``classes.txt`` or ``labels.txt`` in the root (one name a line, in
 class-index order) if present, otherwise the sorted set of object names in
@@ -24,8 +37,10 @@ within the one-pixel tolerance and is clipped to 0.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
+from collections.abc import Iterator
+from pathlib import Path, PureWindowsPath
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +49,11 @@ from yolox_ros.core.image_header import IMAGE_SUFFIXES, image_file_size
 from yolox_ros.datasets.records import DatasetError, DetectionDataset, ImageRecord, checked_box
 
 CLASS_LIST_FILES = ("classes.txt", "labels.txt")
+# Where exporters put the XML files, and the images, in order of preference.
+XML_FOLDERS = ("Annotations", "annotations", "labels", "xml")
+IMAGE_FOLDERS = ("JPEGImages", "images", "Images")
+# The stem is tried with these: the usual suffixes as cameras write them, too (IMG_0001.JPG).
+STEM_SUFFIXES = tuple(dict.fromkeys([*IMAGE_SUFFIXES, *(s.upper() for s in IMAGE_SUFFIXES)]))
 
 
 class _VocObject(NamedTuple):
@@ -53,20 +73,66 @@ class _VocImage(NamedTuple):
     objects: list[_VocObject]
 
 
-def read_voc(root: str | Path, split: str = "train") -> DetectionDataset:
-    """Read the VOC tree or flat folder at ``root`` (see the module docstring)."""
+class VocLayout(NamedTuple):
+    """Where a VOC dataset's files are: its ``root`` (the split folder, if any) and XML folder."""
+
+    root: Path
+    xml_dir: Path
+
+
+def find_voc_layout(folder: Path, split: str = "train") -> VocLayout | None:
+    """The VOC layout of ``folder`` (see the module docstring); None if it holds no XML files."""
+    for base in (folder, folder / split):
+        for name in XML_FOLDERS:
+            if _has_xml(base / name):
+                return VocLayout(base, base / name)
+        if _has_xml(base):
+            return VocLayout(base, base)
+    return None
+
+
+def _has_xml(folder: Path) -> bool:
+    return folder.is_dir() and next(folder.glob("*.xml"), None) is not None
+
+
+def read_voc(
+    root: str | Path, split: str = "train", images: str | Path | None = None
+) -> DetectionDataset:
+    """Read the VOC dataset at ``root`` (see the module docstring for the layouts).
+
+    ``images`` is the folder of the images when it is none of the usual places.
+    """
     root = Path(root)
-    tree = (root / "Annotations").is_dir()
-    all_xml_files = sorted((root / "Annotations" if tree else root).glob("*.xml"))
-    if not all_xml_files:
-        raise DatasetError(root, None, "no VOC .xml annotation files found")
-    xml_files = _split_xml_files(root, split, all_xml_files) if tree else all_xml_files
-    parsed = [_parse(xml_file, root / "JPEGImages" if tree else root) for xml_file in xml_files]
-    listed = _class_list(root)
-    class_names = tuple(_object_names(all_xml_files) if listed is None else listed)
+    layout = find_voc_layout(root, split)
+    if layout is None:
+        looked = ", ".join(f"{name}/" for name in XML_FOLDERS)
+        raise DatasetError(
+            root,
+            None,
+            f"no VOC .xml annotation files found (looked in {looked}, {split}/ and "
+            "the folder itself)",
+        )
+    base, xml_dir = layout
+    xml_files = sorted(xml_dir.glob("*.xml"))
+    if xml_dir != base:
+        xml_files = _split_xml_files(base, split, xml_files, xml_dir)
+    finder = _ImageFinder(base, xml_dir, None if images is None else Path(images))
+    parsed = [_parse(xml_file, finder) for xml_file in xml_files]
+    listed = _class_list(base, root)
+    names = _object_names(_every_split_xml(root, layout)) if listed is None else listed
+    class_names = tuple(names)
     index = {name: i for i, name in enumerate(class_names)}
     records = [_record(image_id, voc_image, index) for image_id, voc_image in enumerate(parsed)]
     return DetectionDataset(str(root), class_names, records)
+
+
+def _every_split_xml(root: Path, layout: VocLayout) -> list[Path]:
+    """The XML files of every split: the layout's, and its sibling split folders' if any."""
+    if layout.root == root:
+        return sorted(layout.xml_dir.glob("*.xml"))
+    relative = layout.xml_dir.relative_to(layout.root)
+    splits = sorted(p for p in root.iterdir() if p.is_dir())
+    return sorted(xml for split in splits for xml in (split / relative).glob("*.xml"))
 
 
 def _record(image_id: int, voc_image: _VocImage, index: dict[str, int]) -> ImageRecord:
@@ -89,7 +155,9 @@ def _record(image_id: int, voc_image: _VocImage, index: dict[str, int]) -> Image
     )
 
 
-def _split_xml_files(root: Path, split: str, all_xml_files: list[Path]) -> list[Path]:
+def _split_xml_files(
+    root: Path, split: str, all_xml_files: list[Path], xml_dir: Path
+) -> list[Path]:
     """The XML files of ``split``: those listed in ``ImageSets/Main/<split>.txt``, or all."""
     lists = root / "ImageSets" / "Main"
     split_file = lists / f"{split}.txt"
@@ -105,7 +173,7 @@ def _split_xml_files(root: Path, split: str, all_xml_files: list[Path]) -> list[
         if not line.strip():
             continue
         image_id = line.split()[0]
-        xml_file = root / "Annotations" / f"{image_id}.xml"
+        xml_file = xml_dir / f"{image_id}.xml"
         if not xml_file.is_file():
             raise DatasetError(split_file, f"line {number} '{image_id}'", f"{xml_file} not found")
         files.append(xml_file)
@@ -121,19 +189,21 @@ def _object_names(xml_files: list[Path]) -> list[str]:
     return sorted(names - {""})
 
 
-def _class_list(root: Path) -> list[str] | None:
-    for name in CLASS_LIST_FILES:
-        path = root / name
-        if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
-            return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
+def _class_list(*folders: Path) -> list[str] | None:
+    """The names in the first class list file of the first of ``folders`` that has one."""
+    for folder in dict.fromkeys(folders):
+        for name in CLASS_LIST_FILES:
+            path = folder / name
+            if path.is_file():
+                lines = path.read_text(encoding="utf-8").splitlines()
+                return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
     return None
 
 
-def _parse(xml_file: Path, image_dir: Path) -> _VocImage:
+def _parse(xml_file: Path, finder: _ImageFinder) -> _VocImage:
     """One annotation file, its image found and every object checked."""
     annotation = _xml_root(xml_file)
-    image = _image_file(xml_file, annotation.findtext("filename"), image_dir)
+    image = finder.image_of(xml_file, annotation)
     size = _size(xml_file, annotation, image)
     objects = [
         _object(xml_file, number, element, size)
@@ -149,14 +219,70 @@ def _xml_root(xml_file: Path) -> ET.Element:
         raise DatasetError(xml_file, f"line {exc.position[0]}", f"malformed XML ({exc})") from exc
 
 
-def _image_file(xml_file: Path, filename: str | None, image_dir: Path) -> Path:
-    """The image of ``xml_file``: its ``<filename>``, else its stem with an image extension."""
-    candidates = [image_dir / filename.strip()] if filename and filename.strip() else []
-    candidates += [image_dir / (xml_file.stem + ext) for ext in IMAGE_SUFFIXES]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise DatasetError(xml_file, f"filename {filename!r}", f"no image found in {image_dir}")
+class _ImageFinder:
+    """Finds each XML file's image in the order of the module docstring.
+
+    Each folder is listed once, so that finding the images of thousands of XML
+    files costs a few directory reads rather than a file check per candidate.
+    """
+
+    def __init__(self, root: Path, xml_dir: Path, images: Path | None) -> None:
+        self.root = root
+        self.override = images is not None
+        if images is not None:
+            self.folders = [images]
+        else:
+            usual = [root / name for name in IMAGE_FOLDERS]
+            self.folders = [f for f in dict.fromkeys([*usual, xml_dir, root]) if f.is_dir()]
+        self._names: dict[Path, frozenset[str]] = {}
+
+    def image_of(self, xml_file: Path, annotation: ET.Element) -> Path:
+        filename = (annotation.findtext("filename") or "").strip()
+        for folder, name in self._candidates(xml_file, annotation, filename):
+            if self._holds(folder, name):
+                return folder / name
+        named = self._candidates(xml_file, annotation, filename, stems=False)
+        tried = [str(folder / name) for folder, name in dict.fromkeys(named)]
+        folders = ", ".join(str(f) for f in self.folders) or "no image folder (none exists)"
+        tried.append(f"'{xml_file.stem}' with an image suffix in {folders}")
+        entry = f"filename {filename!r}" if filename else "no <filename>"
+        raise DatasetError(xml_file, entry, f"no image found; tried {', '.join(tried)}")
+
+    def _candidates(
+        self, xml_file: Path, annotation: ET.Element, filename: str, stems: bool = True
+    ) -> Iterator[tuple[Path, str]]:
+        """``(folder, file name)`` pairs where the image may be, in the order tried."""
+        if not self.override:
+            written = (annotation.findtext("path") or "").strip()
+            if written:
+                path = Path(written).expanduser()
+                path = path if path.is_absolute() else xml_file.parent / path
+                yield path.parent, path.name
+            folder = (annotation.findtext("folder") or "").strip()
+            if folder and filename:
+                path = self.root / folder / filename
+                yield path.parent, path.name
+        if filename:
+            # Also without the folders some tools prefix, / or \ separated.
+            bare = PureWindowsPath(filename).name if "/" in filename or "\\" in filename else None
+            for name in (filename, bare) if bare else (filename,):
+                for folder in self.folders:
+                    path = folder / name if "/" in name else None
+                    yield (folder, name) if path is None else (path.parent, path.name)
+        if stems:
+            for folder in self.folders:
+                for suffix in STEM_SUFFIXES:
+                    yield folder, xml_file.stem + suffix
+
+    def _holds(self, folder: Path, name: str) -> bool:
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(folder))
+            except OSError:
+                names = frozenset()
+            self._names[folder] = names
+        return name in names and (folder / name).is_file()
 
 
 def _size(xml_file: Path, annotation: ET.Element, image: Path) -> tuple[int, int]:

@@ -1,12 +1,18 @@
 """YOLO txt labels with an ultralytics-style ``data.yaml`` (Roboflow, CVAT, Label Studio exports).
 
 ``data.yaml`` gives ``names`` (a list, or a dict ``{0: a, 1: b}``), an
-optional root ``path`` (relative to the YAML's folder, which is the root
-without it) and, per split (``train``, ``val``, ``test``...), a folder of
-images, a ``.txt`` file listing images (relative lines are relative to that
-file's folder), or a list of these. Roboflow writes ``train: ../train/images``
-beside a ``data.yaml`` that sits in the dataset root; when such a path does
-not exist it is retried without its leading ``../``.
+optional root ``path`` (relative to the YAML's folder) and, per split
+(``train``, ``val``, ``test``...), a folder of images, a ``.txt`` file listing
+images, or a list of these. A relative split path is resolved as ultralytics
+does, the first that exists of: relative to ``path``, and, for a path
+starting with ``../``, the same without it (Roboflow writes ``train:
+../train/images`` beside a ``data.yaml`` that sits in the dataset root, where
+``train/images`` is); then the same relative to the YAML's folder, so that a
+``path`` naming the folder on the machine that wrote the YAML
+(``/content/datasets/...``) does no harm.
+Lines of a list file are relative to the list's folder, else to the root.
+An ``images`` folder given to ``read_yolo`` replaces the split's entry: every
+image under it is read.
 
 Each image's labels are in the same relative place with the last ``images``
 folder replaced by ``labels`` and the extension by ``.txt`` (beside the image
@@ -35,20 +41,35 @@ def find_data_yaml(path: Path) -> Path | None:
     return next((path / n for n in DATA_YAML_NAMES if (path / n).is_file()), None)
 
 
-def read_yolo(spec: str | Path, split: str = "train") -> DetectionDataset:
-    """Read split ``split`` of the YOLO dataset described by ``spec`` (data.yaml or its folder)."""
+def read_yolo(
+    spec: str | Path, split: str = "train", images: str | Path | None = None
+) -> DetectionDataset:
+    """Read split ``split`` of the YOLO dataset described by ``spec`` (data.yaml or its folder).
+
+    ``images``: read the images under that folder instead of the split's entry.
+    """
     yaml_path = find_data_yaml(Path(spec))
     if yaml_path is None:
         raise DatasetError(spec, None, "no data.yaml found")
     config = _load_yaml(yaml_path)
     class_names = _names(config, yaml_path)
-    root = _root(config, yaml_path)
-    if split not in config:
+    if images is not None:
+        image_files = _folder_images(Path(images))
+    elif split in config:
+        image_files = _split_images(config[split], _roots(config, yaml_path), yaml_path, split)
+    else:
         splits = [key for key in config if key not in ("path", "names", "nc", "download")]
         raise DatasetError(yaml_path, f"'{split}'", f"no such split (has: {', '.join(splits)})")
-    images = _split_images(config[split], root, yaml_path, split)
-    records = [_record(image_id, image, len(class_names)) for image_id, image in enumerate(images)]
+    records = [
+        _record(image_id, image, len(class_names)) for image_id, image in enumerate(image_files)
+    ]
     return DetectionDataset(str(yaml_path), class_names, records)
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DatasetError(folder, None, "images folder not found")
+    return sorted(p for p in folder.rglob("*") if is_image_file(p))
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -86,43 +107,64 @@ def _names(config: dict[str, Any], path: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _root(config: dict[str, Any], path: Path) -> Path:
+def _roots(config: dict[str, Any], path: Path) -> list[Path]:
+    """The folders split paths are relative to, in order: ``path`` if given, the YAML's folder."""
+    roots = [path.parent]
     root = config.get("path")
-    if root is None:
-        return path.parent
-    root = Path(str(root)).expanduser()
-    return root if root.is_absolute() else path.parent / root
+    if root is not None and str(root).strip():
+        root = Path(str(root)).expanduser()
+        roots.insert(0, root if root.is_absolute() else path.parent / root)
+    return list(dict.fromkeys(roots))
 
 
-def _split_images(entries: Any, root: Path, yaml_path: Path, split: str) -> list[Path]:
+def _split_images(entries: Any, roots: list[Path], yaml_path: Path, split: str) -> list[Path]:
     """Every image of a split entry: folders (recursively), list files, or a list of both."""
     images: list[Path] = []
     for entry in entries if isinstance(entries, list) else [entries]:
-        location = _resolve(str(entry), root)
-        if location.is_dir():
+        tried = _candidates(str(entry), roots)
+        location = next((p for p in tried if p.exists()), None)
+        if location is not None and location.is_dir():
             images += sorted(p for p in location.rglob("*") if is_image_file(p))
-        elif location.is_file() and location.suffix.lower() == ".txt":
-            images += _listed_images(location)
+        elif location is not None and location.suffix.lower() == ".txt":
+            images += _listed_images(location, roots)
+        elif location is not None:
+            raise DatasetError(
+                yaml_path, f"{split}: '{entry}'", f"{location} is neither a folder nor a .txt list"
+            )
         else:
-            raise DatasetError(yaml_path, f"{split}: '{entry}'", f"{location} not found")
+            looked = ", ".join(str(p) for p in tried)
+            raise DatasetError(yaml_path, f"{split}: '{entry}'", f"not found; tried {looked}")
     return images
 
 
-def _resolve(entry: str, root: Path) -> Path:
-    path = root / Path(entry).expanduser()
-    if not path.exists() and entry.startswith("../"):
-        return root / entry[3:]  # Roboflow's data.yaml, see the module docstring
-    return path
+def _candidates(entry: str, roots: list[Path]) -> list[Path]:
+    """Where a split path may be, in the order of the module docstring."""
+    path = Path(entry).expanduser()
+    if path.is_absolute():
+        return [path]
+    found = []
+    for root in roots:
+        found.append(root / path)
+        if entry.startswith("../"):
+            found.append(root / entry[3:])  # Roboflow, see the module docstring
+    return list(dict.fromkeys(found))
 
 
-def _listed_images(list_file: Path) -> list[Path]:
+def _listed_images(list_file: Path, roots: list[Path]) -> list[Path]:
     images = []
+    folders = list(dict.fromkeys([list_file.parent, *roots]))
     for number, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            image = list_file.parent / line.strip()
-            if not image.is_file():
-                raise DatasetError(list_file, f"line {number}", f"image {image} not found")
-            images.append(image)
+        name = line.strip()
+        if not name:
+            continue
+        tried = list(dict.fromkeys(folder / Path(name).expanduser() for folder in folders))
+        image = next((p for p in tried if p.is_file()), None)
+        if image is None:
+            looked = ", ".join(str(p) for p in tried)
+            raise DatasetError(
+                list_file, f"line {number}", f"image {name} not found; tried {looked}"
+            )
+        images.append(image)
     return images
 
 

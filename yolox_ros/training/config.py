@@ -6,6 +6,7 @@ with ``python -m yolox_ros train --config runs/x/config.yaml``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -31,6 +32,7 @@ class TrainConfig:
     data: str  # a dataset: COCO JSON, Pascal VOC folder or YOLO data.yaml (auto-detected)
     model_name: str = "nano"
     data_format: str | None = None  # "coco", "voc" or "yolo"; None: detected
+    images: str | None = None  # folder of ``data``'s images where its layout does not say
     val: str | None = None  # a validation dataset; None: carved from ``data``
     val_fraction: float = 0.1  # of the frames (groups) held out when ``val`` is None
     group_pattern: str | None = None  # regex whose group 1 names a frame; None: Roboflow copies
@@ -57,7 +59,7 @@ class TrainConfig:
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the whole batch (CUDA)
     workers: int = 2  # data-loading processes; 0: in the training process
     cache: bool = False  # decode every training image once and keep it in RAM
-    time_budget_s: float = 0.0  # plan the epochs to fit this after the first; 0: off
+    time_budget_s: float = 0.0  # seconds for the whole run, planned on its first epoch; 0: off
     resume: bool = False
     class_names: tuple[str, ...] = field(default_factory=tuple)  # filled from the data
 
@@ -116,8 +118,12 @@ class TrainConfig:
             raise ConfigError(f"flip_prob must be in [0, 1], got {self.flip_prob}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be one of {', '.join(DEVICES)} or cuda:N")
-        if self.workers < 0 or self.patience < 0 or self.time_budget_s < 0:
-            raise ConfigError("workers, patience and time_budget_s must be >= 0")
+        if self.workers < 0 or self.patience < 0:
+            raise ConfigError("workers and patience must be >= 0")
+        if not (math.isfinite(self.time_budget_s) and self.time_budget_s >= 0):
+            raise ConfigError(
+                f"time_budget_s must be seconds >= 0 (0: none), got {self.time_budget_s}"
+            )
 
     def size_at_height(self, height: int) -> tuple[int, int]:
         """A training size of ``height`` with the training size's aspect ratio (width rounded

@@ -2,12 +2,14 @@
 
 A tqdm bar per epoch on a terminal (loss parts, lr, img/s, ETA), one log line
 per epoch everywhere, a ``metrics.jsonl`` row per epoch (the curves are drawn
-from it), and TensorBoard scalars when the ``tensorboard`` package is installed.
+from it), and TensorBoard scalars when the ``tensorboard`` package is installed
+(``val/AP/<class>`` and ``val/AP50/<class>`` beside the overall AP).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -103,6 +105,14 @@ class Progress:
             if self._board is not None:
                 self._board.add_scalar("val/AP", metrics.ap, self._epoch + 1)
                 self._board.add_scalar("val/AP50", metrics.ap50, self._epoch + 1)
+                for name, ap, ap50 in zip(
+                    self.class_names, metrics.class_ap, metrics.class_ap50, strict=True
+                ):
+                    # A class without validation boxes has no AP (NaN): no point drawn.
+                    if not math.isnan(ap):
+                        self._board.add_scalar(f"val/AP/{name}", ap, self._epoch + 1)
+                    if not math.isnan(ap50):
+                        self._board.add_scalar(f"val/AP50/{name}", ap50, self._epoch + 1)
         self.log(line)
         with self.metrics_path.open("a") as out:
             out.write(json.dumps(row) + "\n")

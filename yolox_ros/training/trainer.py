@@ -11,7 +11,14 @@ Checkpoints (``last.pt`` every epoch, ``best.pt`` at the best AP)::
 
     {"model": EMA state dict, "meta": {"model_name", "class_names", "input_size"},
      "train_state": {"model", "optimizer", "ema_updates", "next_epoch", "best_ap",
-                     "evals_without_gain", "epochs"}}
+                     "evals_without_gain", "epochs", "warmup_epochs", "no_aug_epochs"}}
+
+A ``--time-budget`` run plans its length on its first epoch, the measurement (before one has
+run, nothing says how long an epoch takes): the most epochs, up to ``epochs``, whose run with
+its evaluations and export ends within the budget, with the warm-up and no-augmentation tails
+cut to a quarter of the run each when it is cut; or, when not even two epochs fit, it stops
+with the budget they need and leaves nothing. The plan goes into ``config.yaml`` and
+``last.pt``, so ``--resume`` keeps it (the budget is not applied again).
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +49,12 @@ from yolox_ros.datasets import (
     split_by_group,
 )
 from yolox_ros.datasets.image_files import check_image_files
-from yolox_ros.datasets.metrics import CocoMetrics, evaluate_predictions
+from yolox_ros.datasets.metrics import (
+    CocoMetrics,
+    confusion_matrix,
+    evaluate_predictions,
+    precision_recall_curves,
+)
 from yolox_ros.datasets.records import DatasetError
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import YOLOX, build_model, load_weights, read_checkpoint
@@ -58,21 +71,24 @@ from yolox_ros.training.batches import (
     model_input,
 )
 from yolox_ros.training.config import TrainConfig, mirror_classes
-from yolox_ros.training.distributed import SINGLE, SilentProgress, World
+from yolox_ros.training.distributed import SINGLE, PeerError, SilentProgress, World
 from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.evaluate import predict
 from yolox_ros.training.fused_bn_silu import FusedKernelError, fuse_batchnorm_silu
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.progress import Progress
-from yolox_ros.training.report import plot_curves, sample_sheet
+from yolox_ros.training.report import (
+    plot_confusion_matrix,
+    plot_curves,
+    plot_pr_curves,
+    sample_sheet,
+    train_batch_sheet,
+)
 from yolox_ros.training.schedule import WarmCosineSchedule
 
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
 MULTISCALE_INTERVAL = 10  # iterations between input-size changes
-# A time budget plans the epochs on the first epoch's duration, with this much to spare
-# for evaluations and the export.
-BUDGET_MARGIN = 1.15
 SHEET_IMAGES = 16
 SHEET_CONF = CONF_THRESHOLD.default  # show what the node would publish
 
@@ -144,7 +160,7 @@ def cpu_has_native_bfloat16() -> bool:
 
 def load_splits(config: TrainConfig) -> Splits:
     """The training and validation datasets of ``config``, with its class selection applied."""
-    data = open_dataset(config.data, config.data_format)
+    data = open_dataset(config.data, config.data_format, images=config.images)
     if config.val:
         train, val = data, open_dataset(config.val, config.data_format, split="val")
     else:
@@ -206,6 +222,8 @@ class TrainState:
                 "best_ap": self.best_ap,
                 "evals_without_gain": self.evals_without_gain,
                 "epochs": self.epochs,
+                "warmup_epochs": config.warmup_epochs,
+                "no_aug_epochs": config.no_aug_epochs,
             }
         return content
 
@@ -243,6 +261,15 @@ def initial_state(
             f"the data now has {list(config.class_names)}"
         )
     train_state = saved["train_state"]
+    # The run keeps its plan (the one a time budget made, too); older checkpoints lack tails.
+    plan = (
+        train_state["epochs"],
+        train_state.get("warmup_epochs", config.warmup_epochs),
+        train_state.get("no_aug_epochs", config.no_aug_epochs),
+    )
+    if plan != (config.epochs, config.warmup_epochs, config.no_aug_epochs):
+        log(f"resuming the run's plan: {plan[0]} epochs, warm-up {plan[1]}, no-aug {plan[2]}")
+    config.epochs, config.warmup_epochs, config.no_aug_epochs = plan
     model.load_state_dict(train_state["model"])
     optimizer.load_state_dict(train_state["optimizer"])
     ema = ModelEMA(model, updates=train_state["ema_updates"])
@@ -263,10 +290,132 @@ def evaluate(model: YOLOX, val: DetectionDataset, test_size: tuple[int, int]) ->
     return evaluate_predictions(val, predict(model, val, test_size))
 
 
-def planned_epochs(config: TrainConfig, epoch_seconds: float, elapsed: float) -> int:
-    """Total epochs that fit ``time_budget_s`` at ``epoch_seconds`` each (at least the tails)."""
-    fitting = int((config.time_budget_s - elapsed) / (epoch_seconds * BUDGET_MARGIN))
-    return max(config.warmup_epochs + config.no_aug_epochs + 1, 1 + fitting)
+# --------------------------------------------------------------------------- time budget
+# A time budget is planned on the first epoch, the measurement: before one has run nothing
+# says how long an epoch takes here, so the plan (or the refusal) comes at its end.
+MIN_BUDGET_EPOCHS = 2  # the shortest run a budget plans: anything less is refused
+BUDGET_MARGIN = 1.05  # on each later epoch: multiscale sizes and the no-aug tail vary them
+EXPORT_RESERVE_S = 10.0  # the ONNX export and curves, on top of one evaluation (sample sheet)
+
+
+class TimeBudgetError(ConfigError):
+    """The time budget cannot hold the shortest run; the message says what it needs."""
+
+
+@dataclass(frozen=True)
+class EpochCosts:
+    """Seconds the first epoch measured, which the plan extrapolates."""
+
+    elapsed: float  # from the start of the set-up to the end of the first epoch
+    epoch: float  # one more epoch: its training and its checkpoint
+    evaluation: float  # one evaluation (with its best.pt)
+    restart: float = 0.0  # starting the data loader again for a new plan
+
+    @property
+    def finish(self) -> float:
+        """The export, curves and sample sheet after the last epoch."""
+        return self.evaluation + EXPORT_RESERVE_S
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    epochs: int
+    warmup_epochs: int
+    no_aug_epochs: int
+    evaluations: int  # after the first epoch
+    end: float  # predicted seconds from the start of the set-up to the end of the export
+
+
+def evaluation_due(epoch: int, epochs: int, no_aug_epochs: int, eval_interval: int) -> bool:
+    """Whether (0-based) ``epoch`` of ``epochs`` evaluates: every ``eval_interval``, every
+    epoch of the no-augmentation tail and the last."""
+    return epoch >= epochs - max(no_aug_epochs, 1) or (epoch + 1) % eval_interval == 0
+
+
+def evaluations_after_first(epochs: int, no_aug_epochs: int, eval_interval: int) -> int:
+    """How many of epochs 2..``epochs`` evaluate (``evaluation_due``, counted in O(1))."""
+    tail_start = max(epochs - max(no_aug_epochs, 1), 1)
+    tail = max(epochs - tail_start, 0)
+    # Before the tail, epochs e in [1, tail_start) with (e + 1) % interval == 0.
+    return tail + tail_start // eval_interval - 1 // eval_interval
+
+
+def budget_tails(config: TrainConfig, epochs: int) -> tuple[int, int]:
+    """Warm-up and no-aug epochs of a run cut to ``epochs``: each keeps its length up to a
+    quarter of the run, so that at least half of it is the cosine; an uncut run keeps both."""
+    if epochs >= config.epochs:
+        return config.warmup_epochs, config.no_aug_epochs
+    quarter = epochs // 4
+    return min(config.warmup_epochs, quarter), min(config.no_aug_epochs, quarter)
+
+
+def budget_plan(config: TrainConfig, costs: EpochCosts, epochs: int) -> BudgetPlan:
+    """The run of ``epochs`` in all, and when it would end, after the measured first epoch."""
+    warmup, no_aug = budget_tails(config, epochs)
+    evaluations = evaluations_after_first(epochs, no_aug, config.eval_interval)
+    end = costs.elapsed + costs.finish
+    if epochs > 1:
+        end += (
+            (costs.restart if epochs != config.epochs else 0.0)
+            + (epochs - 1) * costs.epoch * BUDGET_MARGIN
+            + evaluations * costs.evaluation
+        )
+    return BudgetPlan(epochs, warmup, no_aug, evaluations, end)
+
+
+def plan_time_budget(config: TrainConfig, costs: EpochCosts) -> BudgetPlan:
+    """The most epochs (up to ``config.epochs``) whose run ends within ``time_budget_s``.
+
+    Raises ``TimeBudgetError``, naming the budget the shortest run needs, when not even
+    that fits (nor when the first epoch alone ran past the budget).
+    """
+    budget = config.time_budget_s
+    whole = budget_plan(config, costs, config.epochs)
+    if whole.end <= budget:
+        return whole
+    # A cut run's end grows with its epochs: the plan is the last that fits.
+    low, high = min(MIN_BUDGET_EPOCHS, config.epochs), config.epochs - 1
+    shortest = budget_plan(config, costs, low)
+    if low == config.epochs or shortest.end > budget:
+        raise budget_refusal(config, costs, shortest)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if budget_plan(config, costs, middle).end <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return budget_plan(config, costs, low)
+
+
+def budget_refusal(config: TrainConfig, costs: EpochCosts, shortest: BudgetPlan) -> TimeBudgetError:
+    need = math.ceil(shortest.end)
+    return TimeBudgetError(
+        f"time budget {config.time_budget_s:g} s is too short: {shortest.epochs} epochs need "
+        f"at least {need} s here, as the first epoch measured (an epoch's time is unknown "
+        f"before one has run): it ended at {costs.elapsed:.0f} s, one more takes "
+        f"{costs.epoch:.1f} s, an evaluation {costs.evaluation:.1f} s and the export about "
+        f"{costs.finish:.0f} s; nothing was kept: pass --time-budget {need} or more"
+    )
+
+
+def describe_plan(config: TrainConfig, plan: BudgetPlan, costs: EpochCosts) -> str:
+    """The log line of a plan: the epochs and tails, and why."""
+    asked = (config.epochs, config.warmup_epochs, config.no_aug_epochs)
+    tails = f"warm-up {plan.warmup_epochs}, no-aug {plan.no_aug_epochs}"
+    if (plan.epochs, plan.warmup_epochs, plan.no_aug_epochs) == asked:
+        what = f"all {plan.epochs} epochs fit ({tails})"
+    else:
+        what = (
+            f"{plan.epochs} epochs, {tails} (asked {asked[0]} epochs, warm-up {asked[1]}, "
+            f"no-aug {asked[2]}; a cut run keeps each tail within a quarter of it)"
+        )
+    more, evaluations = plan.epochs - 1, plan.evaluations
+    return (
+        f"time budget {config.time_budget_s:g} s: {what}: the first epoch, the measurement, "
+        f"ended at {costs.elapsed:.0f} s; {more} more epoch{'s' * (more != 1)} of "
+        f"{costs.epoch:.1f} s, {evaluations} evaluation{'s' * (evaluations != 1)} of "
+        f"{costs.evaluation:.1f} s and the export should end the run at about {plan.end:.0f} s"
+    )
 
 
 class TrainingInterruptedError(Exception):
@@ -310,9 +459,13 @@ class Trainer:
     def __init__(
         self, config: TrainConfig, log: Callable[[str], None] = print, world: World = SINGLE
     ) -> None:
+        self.start_time = time.monotonic()  # a time budget counts from the set-up on
         self.config, self.world = config, world
         self.log = log if world.is_main else _silent
         self.stop_requests = _StopRequests()
+        # The plan a time budget made in this process (None until then, and on --resume).
+        self.budget: tuple[BudgetPlan, EpochCosts] | None = None
+        self._output_existed = config.output.exists()
         # Every rank checks its setup before any leaves files or waits on the others.
         world.agree(self._set_up)
         # Only a run that could start leaves files behind.
@@ -368,11 +521,10 @@ class Trainer:
         )
         # After the agreed set-up: wrapping is a collective (rank 0's weights go to all).
         self.forward_model = self.world.wrap(state.model, config.sync_bn)
-        start_time = time.monotonic()
         stopped = False
         with self.stop_requests:
             while not stopped and state.next_epoch < state.epochs:
-                stopped = self._train_until(source, augment, start_time)
+                stopped = self._train_until(source, augment)
         self.progress.close()
         if not self.world.is_main:
             return config.output / "model.onnx"  # rank 0 writes it
@@ -388,13 +540,14 @@ class Trainer:
             config.no_aug_epochs,
         )
 
-    def _train_until(self, source, augment: AugmentConfig, start_time: float) -> bool:
+    def _train_until(self, source, augment: AugmentConfig) -> bool:
         """Train from ``next_epoch`` on; returns True on early stop.
 
         Returns False, with ``state.epochs`` changed, when a time budget re-planned the run
         after its first epoch (the loader is then rebuilt for the new length).
         """
         config, state, world = self.config, self.state, self.world
+        loader_start = time.monotonic()
         batches = EpochBatches(
             self.groups, config.batch_size, config.seed, state.next_epoch, state.epochs
         )
@@ -414,7 +567,9 @@ class Trainer:
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if config.amp else nullcontext()
         )
-        steady_start = time.monotonic()
+        # A fresh run under a time budget measures its first epoch, then plans the others.
+        measuring = bool(config.time_budget_s) and batches.start == 0
+        steady_start = first_step_s = time.monotonic()
         size_in_use = 0
         for step, (images, targets) in enumerate(loader):
             epoch, in_epoch = divmod(step, per_epoch)
@@ -422,6 +577,10 @@ class Trainer:
             iteration = epoch * per_epoch + in_epoch
             if in_epoch == 0:
                 progress.begin_epoch(epoch, state.epochs, per_epoch)
+            if step == 0 and epoch == 0 and world.is_main:
+                # The loader's first batch as it comes (uint8 BGR), before any resize.
+                path = config.output / "train_batches.jpg"
+                train_batch_sheet(images, targets, config.class_names, path)
             lr = schedule.lr(iteration)
             for group in state.optimizer.param_groups:
                 group["lr"] = lr
@@ -445,37 +604,125 @@ class Trainer:
             progress.step(iteration, images.shape[0] * world.size, size, lr, terms)
             if in_epoch == 0:
                 steady_start = time.monotonic()
+                if step == 0:
+                    first_step_s = steady_start - loader_start
             if not math.isfinite(progress.last_total):
                 raise FloatingPointError(f"loss {progress.last_total} at iteration {iteration}")
             if self.stop_requests.signal_number:
                 self._stop(epoch, in_epoch)
+            if measuring and epoch == 0 and not world.distributed:
+                # Ranks time themselves apart: under torchrun only the epoch's end decides.
+                self._check_budget_left(in_epoch, per_epoch, steady_start, first_step_s)
             if in_epoch < per_epoch - 1:
                 continue
             state.next_epoch = epoch + 1
+            trained = time.monotonic()
             # Rank 0 evaluates; every rank follows its decision.
-            stop = world.decide(self._end_epoch(epoch) if world.is_main else False)
+            stop = self._end_epoch(epoch) if world.is_main else False
+            evaluated = time.monotonic()
+            stop = world.decide(stop or (world.is_main and self._budget_spent(epoch)))
             if world.is_main:
                 save_atomically(state.checkpoint(config, True), config.output / "last.pt")
+            saved = time.monotonic()
             if stop:
                 return True
-            if config.time_budget_s and epoch == batches.start == 0:
+            if measuring and epoch == 0 and state.next_epoch < state.epochs:
                 # Timed from the second batch on: the first pays for starting the workers
                 # and warming up the device, once per run.
-                steady = time.monotonic() - steady_start
-                epoch_seconds = steady * per_epoch / max(per_epoch - 1, 1)
-                elapsed = time.monotonic() - start_time
-                # Ranks time themselves apart: rank 0's plan is the run's.
-                epochs = world.decide(planned_epochs(config, epoch_seconds, elapsed))
-                if epochs != state.epochs:
-                    self.log(
-                        f"time budget {config.time_budget_s:.0f} s: {epochs} epochs "
-                        f"of {epoch_seconds:.1f} s"
-                    )
-                    state.epochs = config.epochs = epochs
-                    if world.is_main:
-                        config.save(config.output / "config.yaml")
+                if per_epoch > 1:
+                    training = (trained - steady_start) * per_epoch / (per_epoch - 1)
+                else:
+                    training = trained - loader_start
+                checkpoint = saved - evaluated
+                costs = EpochCosts(
+                    elapsed=saved - self.start_time,
+                    epoch=training + checkpoint,
+                    evaluation=evaluated - trained,
+                    restart=max(first_step_s - training / per_epoch, 0.0) + checkpoint,
+                )
+                if self._follow_budget(costs):
                     return False
         return False
+
+    def _check_budget_left(
+        self, in_epoch: int, per_epoch: int, steady_start: float, first_step_s: float
+    ) -> None:
+        """Refuse the run as soon as the budget is spent within the first epoch."""
+        config = self.config
+        now = time.monotonic()
+        elapsed = now - self.start_time
+        if elapsed <= config.time_budget_s:
+            return
+        per_step = (now - steady_start) / in_epoch if in_epoch else first_step_s
+        epoch_s = per_step * per_epoch
+        first_end = elapsed + per_step * (per_epoch - in_epoch - 1)
+        shortest = min(MIN_BUDGET_EPOCHS, config.epochs)
+        need = math.ceil(first_end + (shortest - 1) * epoch_s * BUDGET_MARGIN + EXPORT_RESERVE_S)
+        self._discard_run()
+        raise TimeBudgetError(
+            f"time budget {config.time_budget_s:g} s is spent before the first epoch, which "
+            f"measures an epoch's time, ended (step {in_epoch + 1} of {per_epoch}): at "
+            f"{per_step:.2f} s a step an epoch takes about {epoch_s:.0f} s, so {shortest} "
+            f"epochs need at least about {need} s; nothing was kept: pass --time-budget "
+            f"{need} or more"
+        )
+
+    def _follow_budget(self, costs: EpochCosts) -> bool:
+        """Plan the run on the first epoch's ``costs`` (rank 0's plan is every rank's), or
+        refuse it; True when the epochs changed (the loader is then rebuilt)."""
+        config, state, world = self.config, self.state, self.world
+        outcome: BudgetPlan | str | None = None
+        if world.is_main:
+            try:
+                outcome = plan_time_budget(config, costs)
+            except TimeBudgetError as exc:
+                outcome = str(exc)
+        outcome = world.decide(outcome)
+        if isinstance(outcome, str):
+            self._discard_run()
+            raise TimeBudgetError(outcome) if world.is_main else PeerError(outcome)
+        self.log(describe_plan(config, outcome, costs))
+        self.budget = outcome, costs
+        if outcome.epochs == state.epochs:
+            return False
+        state.epochs = config.epochs = outcome.epochs
+        config.warmup_epochs, config.no_aug_epochs = outcome.warmup_epochs, outcome.no_aug_epochs
+        if world.is_main:
+            config.save(config.output / "config.yaml")
+            # last.pt carries the plan, so that --resume keeps it.
+            save_atomically(state.checkpoint(config, True), config.output / "last.pt")
+        return True
+
+    def _budget_spent(self, epoch: int) -> bool:
+        """After a planned epoch: True (stop, then export) when the budget, less the export,
+        is spent before the last epoch, so that the run overruns it by one epoch at most."""
+        if self.budget is None or epoch >= self.state.epochs - 1:
+            return False
+        elapsed = time.monotonic() - self.start_time
+        _, costs = self.budget
+        if elapsed + costs.finish <= self.config.time_budget_s:
+            return False
+        self.log(
+            f"time budget {self.config.time_budget_s:g} s: stopping after epoch {epoch + 1} "
+            f"of {self.state.epochs}: at {elapsed:.0f} s the budget, less the export, is "
+            "spent (the epochs ran slower than the first)"
+        )
+        return True
+
+    def _discard_run(self) -> None:
+        """What a refused run wrote goes: its only epoch was the measurement."""
+        self.progress.close()
+        if not self.world.is_main:
+            return
+        output = self.config.output
+        written = ("last.pt", "best.pt", "best_metrics.json", "metrics.jsonl", "config.yaml")
+        for name in (*written, "train_batches.jpg"):
+            (output / name).unlink(missing_ok=True)
+            (output / f"{name}.partial").unlink(missing_ok=True)
+        shutil.rmtree(output / "tensorboard", ignore_errors=True)
+        if not self._output_existed:
+            with suppress(OSError):
+                output.rmdir()
 
     def _stop(self, epoch: int, in_epoch: int) -> None:
         """Leave what the partial run made (last.pt of the last whole epoch, curves) and say so."""
@@ -494,9 +741,9 @@ class Trainer:
     def _end_epoch(self, epoch: int) -> bool:
         """Evaluate when due, keep the best checkpoint; True when early stopping ends the run."""
         config, state = self.config, self.state
-        in_no_aug_tail = epoch >= state.epochs - config.no_aug_epochs
-        is_last = epoch == state.epochs - 1
-        due = in_no_aug_tail or is_last or (epoch + 1) % config.eval_interval == 0
+        due = evaluation_due(epoch, state.epochs, config.no_aug_epochs, config.eval_interval)
+        # A time budget plans on the first epoch's costs, an evaluation's among them.
+        due = due or (bool(config.time_budget_s) and epoch == 0)
         metrics = evaluate(state.ema.ema, self.splits.val, config.test_size) if due else None
         self.progress.end_epoch(metrics)
         if metrics is None:
@@ -532,19 +779,36 @@ class Trainer:
         return onnx_path
 
     def _report(self, best: YOLOX) -> None:
-        output, val = self.config.output, self.splits.val
+        output, val, names = self.config.output, self.splits.val, self.config.class_names
+        # One pass of the best model over the validation split (one evaluation's cost)
+        # feeds the confusion matrix, the PR curves and the sample sheet.
+        predictions = predict(best, val, self.config.test_size)
         if plot_curves(output / "metrics.jsonl", output / "curves.png"):
             self.log(f"wrote {output / 'curves.png'}")
+            matrix = confusion_matrix(predictions, val, SHEET_CONF)
+            plot_confusion_matrix(matrix, names, output / "confusion_matrix.png", SHEET_CONF)
+            self.log(
+                f"wrote {output / 'confusion_matrix.png'} (best model, score >= {SHEET_CONF:g}, "
+                "IoU 0.5)"
+            )
+            curves = precision_recall_curves(predictions, val)
+            plot_pr_curves(curves, names, output / "pr_curves.png")
+            self.log(f"wrote {output / 'pr_curves.png'} (best model, AP@.5 {curves.ap50:.4f})")
         else:
-            self.log("no curves.png: matplotlib is not installed")
-        sample = val.subset(range(min(SHEET_IMAGES, len(val))))
+            self.log(
+                "no curves.png, confusion_matrix.png, pr_curves.png: matplotlib is not installed"
+            )
+        shown = min(SHEET_IMAGES, len(val))
         sample_sheet(
-            sample,
-            predict(best, sample, self.config.test_size),
-            output / "val_samples.jpg",
-            SHEET_CONF,
+            val.subset(range(shown)), predictions[:shown], output / "val_samples.jpg", SHEET_CONF
         )
-        self.log(f"wrote {output / 'val_samples.jpg'}")
+        self.log(
+            f"wrote {output / 'val_samples.jpg'} (left: ground truth, right: detections at "
+            f"score >= {SHEET_CONF:g})"
+        )
+        batches = output / "train_batches.jpg"
+        if batches.is_file():
+            self.log(f"first augmented training batch: {batches}")
 
 
 def _silent(line: str) -> None:

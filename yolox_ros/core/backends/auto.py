@@ -29,6 +29,7 @@ import numpy as np
 
 from yolox_ros.core.backends import Backend, get_backend
 from yolox_ros.core.backends.common import require_model_file
+from yolox_ros.core.backends.model_files import one_line
 from yolox_ros.errors import BackendError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -108,17 +109,27 @@ def open_backend(
             logger.info("auto: %s for %s (cached in %s)", candidate, path.name, cache_file())
             return loaded
     chosen, times, skipped = _probe(path, candidates, num_threads, options)
-    if chosen is None and device != AUTO and not strict_device:
+    if chosen is None and device not in (AUTO, "cpu") and not strict_device:
         logger.warning("auto: no backend runs %s on %r; probing cpu", path.name, device)
         cpu = _candidates(path, backend, "cpu")
         chosen, times, skipped = _probe(path, cpu, num_threads, options)
     if chosen is None:
-        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        reasons = "; ".join(_reasons(skipped))
         raise BackendError(
             f"backend {backend!r} device {device!r}: no candidate could run {path} ({reasons})"
         )
     _write_cache(key, chosen, times)
     return chosen
+
+
+def _reasons(skipped: Mapping[str, str]) -> list[str]:
+    """``"candidate: reason"`` each; a reason given before (a bad model file) is not repeated."""
+    first_with: dict[str, str] = {}
+    reasons = []
+    for name, reason in skipped.items():
+        earlier = first_with.setdefault(reason, name)
+        reasons.append(f"{name}: {reason}" if earlier == name else f"{name}: same as {earlier}")
+    return reasons
 
 
 def _candidates(path: Path, backend: str, device: str) -> list[Candidate]:
@@ -188,8 +199,8 @@ def _probe(
             loaded = _load(candidate, path, num_threads, options)
             median_ms = _median_ms(loaded)
         except Exception as exc:  # noqa: BLE001 - whatever a candidate raises, it is skipped
-            logger.info("auto: skipping %s: %s", candidate, exc)
-            skipped[str(candidate)] = str(exc).splitlines()[0] if str(exc) else repr(exc)
+            skipped[str(candidate)] = one_line(exc) or repr(exc)
+            logger.info("auto: skipping %s: %s", candidate, skipped[str(candidate)])
             continue
         times[str(candidate)] = round(median_ms, 3)
         logger.info("auto: %s runs %s in %.2f ms (median)", candidate, path.name, median_ms)

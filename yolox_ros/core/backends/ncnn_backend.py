@@ -16,6 +16,12 @@ import ncnn
 import numpy as np
 
 from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.core.backends.model_files import (
+    capture_native_stderr,
+    check_ncnn_param,
+    describe_size,
+    one_line,
+)
 from yolox_ros.errors import ModelLoadError
 from yolox_ros.metadata import ModelMetadata, sidecar_path
 
@@ -28,6 +34,17 @@ OPTIONS = {
 }
 
 
+def _ncnn_says(printed: str, otherwise: str) -> str:
+    """Why a load failed: what ncnn printed (one line), or ``otherwise`` if it printed nothing."""
+    return f"ncnn: {one_line(printed)}" if printed.strip() else otherwise
+
+
+def _log_ncnn_output(path: Path, printed: str) -> None:
+    """What ncnn printed while loading ``path`` although it succeeded, as a log line."""
+    if printed.strip():
+        logger.warning("ncnn, loading %s: %s", path.name, one_line(printed))
+
+
 class NcnnBackend(BackendBase):
     """Runs a YOLOX ncnn model one image at a time; see ``yolox_ros.core.backends.Backend``."""
 
@@ -36,6 +53,7 @@ class NcnnBackend(BackendBase):
     OPTIONS = OPTIONS
 
     def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
+        check_ncnn_param(path)
         weights = path.with_suffix(".bin")
         metadata_file = sidecar_path(path)
         for needed in (weights, metadata_file):
@@ -69,10 +87,20 @@ class NcnnBackend(BackendBase):
             else:
                 self._fall_back(device, "cpu", "ncnn finds no Vulkan GPU")
         # ncnn reports failures as return codes; a layer it does not know leaves no inputs.
-        if net.load_param(str(path)) != 0 or not net.input_names() or not net.output_names():
-            raise ModelLoadError(f"cannot load ncnn model {path}: not a loadable ncnn .param file")
-        if net.load_model(str(weights)) != 0:
-            raise ModelLoadError(f"cannot load ncnn weights {weights}")
+        # Its reasons it prints to stderr, and it has no log setting: they are caught and
+        # put into the error, so that a bad file reads as one line.
+        status, printed = capture_native_stderr(lambda: net.load_param(str(path)))
+        if status != 0 or not net.input_names() or not net.output_names():
+            reason = _ncnn_says(printed, "not a loadable ncnn .param file")
+            raise ModelLoadError(f"cannot load ncnn model {path}: {reason}")
+        _log_ncnn_output(path, printed)
+        status, printed = capture_native_stderr(lambda: net.load_model(str(weights)))
+        if status != 0:
+            reason = _ncnn_says(printed, "ncnn cannot read them")
+            raise ModelLoadError(
+                f"cannot load ncnn weights {weights} ({reason}; {describe_size(weights)})"
+            )
+        _log_ncnn_output(weights, printed)
 
         self.metadata = metadata
         self.input_shape = (None, 3, *metadata.input_size)

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.core.backends.model_files import check_onnx_file, one_line
 from yolox_ros.errors import ConfigError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ OPTIONS = {
 }
 
 INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+ORT_FORMAT_SUFFIX = ".ort"  # ONNX Runtime's own (flatbuffers) format: no ONNX protobuf
 ORT_ERROR_SEVERITY = 3  # ORT's own provider warnings would repeat the one this backend gives
 
 
@@ -89,6 +91,9 @@ class OnnxRuntimeBackend(BackendBase):
 
     def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
         level = self._choice(options, "graph_optimization_level", "all", OPTIMIZATION_LEVELS)
+        if path.suffix.lower() != ORT_FORMAT_SUFFIX:
+            # A bad file is named in one line before ORT (and any accelerator) sees it.
+            check_onnx_file(path)
         session_options = _session_options(num_threads, level, options)
 
         installed = ort.get_available_providers()
@@ -170,9 +175,9 @@ class OnnxRuntimeBackend(BackendBase):
                 )
                 return session, failures
             except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types
-                failures.append(f"{chain[start][0]} failed to start: {exc}")
+                failures.append(f"{chain[start][0]} failed to start: {one_line(exc)}")
                 error = exc
-        raise ModelLoadError(f"cannot load ONNX model {path}: {error}") from error
+        raise ModelLoadError(f"cannot load ONNX model {path}: {one_line(error)}") from error
 
     @staticmethod
     def _missing(provider: str, installed: list[str]) -> str:

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import openvino as ov
+from openvino.frontend import FrontEndManager
 
 from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.core.backends.model_files import check_onnx_file, describe_size, one_line
 from yolox_ros.errors import BackendError, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -25,10 +27,36 @@ PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 PRECISIONS = ("f32", "bf16", "f16")
 # OpenVINO's ONNX reader files the model's metadata_props under this rt_info key.
 ONNX_METADATA_KEY = "framework"
+# Frontends of the formats this backend is given. read_model asks every frontend whether it
+# takes a file; when none does, TensorFlow's parses it as protobuf text format and logs each
+# error to stderr with the file's raw bytes. So the one a suffix names is asked first.
+FRONTEND_OF_SUFFIX = {".onnx": ("onnx", "an ONNX model"), ".xml": ("ir", "an OpenVINO IR model")}
 
 
 def _dims(partial_shape: ov.PartialShape) -> tuple[int | None, ...]:
     return tuple(d.get_length() if d.is_static else None for d in partial_shape)
+
+
+def _read_model(core: ov.Core, path: Path) -> ov.Model:
+    """``core.read_model(path)``; ``ModelLoadError`` in one line, and no log lines, if it fails."""
+    if path.suffix.lower() == ".onnx":
+        check_onnx_file(path)
+    known = FRONTEND_OF_SUFFIX.get(path.suffix.lower())
+    if known is not None:
+        framework, description = known
+        try:
+            takes_it = FrontEndManager().load_by_framework(framework).supported(str(path))
+        except Exception:  # noqa: BLE001 - no such frontend in this build: read_model decides
+            takes_it = True
+        if not takes_it:
+            raise ModelLoadError(
+                f"cannot load model {path} with OpenVINO: the file is not {description} "
+                f"(OpenVINO's {framework} reader does not take it; {describe_size(path)})"
+            )
+    try:
+        return core.read_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - the readers raise generic runtime errors
+        raise ModelLoadError(f"cannot load model {path} with OpenVINO: {one_line(exc)}") from exc
 
 
 def _metadata_props(model: ov.Model) -> dict[str, str]:
@@ -49,10 +77,7 @@ class OpenVinoBackend(BackendBase):
         precision = self._choice(options, "inference_precision", "f32", PRECISIONS)
 
         core = ov.Core()
-        try:
-            model = core.read_model(str(path))
-        except Exception as exc:  # noqa: BLE001 - the readers raise generic runtime errors
-            raise ModelLoadError(f"cannot load model {path} with OpenVINO: {exc}") from exc
+        model = _read_model(core, path)
         if len(model.inputs) != 1 or model.inputs[0].get_partial_shape().rank.get_length() != 4:
             raise ModelLoadError(
                 f"{path} is not a YOLOX model: expected one input [batch, 3, height, width], got "
@@ -78,7 +103,9 @@ class OpenVinoBackend(BackendBase):
         try:
             compiled = core.compile_model(model, target, config)
         except Exception as exc:  # noqa: BLE001 - plugin failures surface as generic runtime errors
-            raise BackendError(f"OpenVINO cannot compile {path} for {target}: {exc}") from exc
+            raise BackendError(
+                f"OpenVINO cannot compile {path} for {target}: {one_line(exc)}"
+            ) from exc
         self.device = target.lower()
         self.providers = (target,)
         logger.info("openvino runs %s on %s", path.name, target)

@@ -250,7 +250,7 @@ def print_quality(args: argparse.Namespace) -> None:
         f" finds {detected_count / max(true_count, 1):.3f} of the true boxes"
     )
     header = (
-        f"{'hypotheses':>13} {'true boxes':>10} {'ID sw':>6} {'MOTA':>6} {'IDF1':>6} "
+        f"{'scored':>13} {'true boxes':>10} {'ID sw':>6} {'MOTA':>6} {'IDF1':>6} "
         f"{'prec':>6} {'recall':>6}"
     )
     print(header)

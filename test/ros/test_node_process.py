@@ -6,7 +6,6 @@ here the same command line goes to ``python -m yolox_ros.ros.node``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import signal
 import subprocess
@@ -164,12 +163,8 @@ def test_bad_configuration_exits_non_zero_with_one_readable_line(
     assert any(message in path.read_text() for path in log_files)
 
 
-# Fast DDS 3 (Kilted) reads the first, 2.x (Jazzy) the second.
-PROFILE_VARIABLE = (
-    "FASTDDS_DEFAULT_PROFILES_FILE"
-    if int(importlib.metadata.version("ros-fastdds").split(".")[0]) >= 3
-    else "FASTRTPS_DEFAULT_PROFILES_FILE"
-)
+# Fast DDS 3 (Kilted) reads the first, 2.x (Jazzy) the second (3 only warns about it).
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 LARGE_FRAMES = ("480x640", "1080x1920")
 FRAMES_PER_SIZE = 5
 
@@ -195,7 +190,8 @@ def test_large_frames_reach_the_node_started_as_documented(
     )  # fmt: skip
     camera_env = dict(ros_env)
     if camera_profile:
-        camera_env[PROFILE_VARIABLE] = str(REPO_ROOT / "config" / "fastdds_large_images.xml")
+        for variable in PROFILE_VARIABLES:
+            camera_env[variable] = str(REPO_ROOT / "config" / "fastdds_large_images.xml")
     try:
         camera = subprocess.run(
             [sys.executable, str(REPO_ROOT / "test" / "support" / "large_frames_camera.py"),

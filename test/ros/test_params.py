@@ -14,7 +14,8 @@ from yolox_ros.cli.detect import _parser  # noqa: E402
 from yolox_ros.core.detector import DetectorConfig  # noqa: E402
 from yolox_ros.core.settings import BACKEND_SETTINGS, DETECTION_SETTINGS  # noqa: E402
 from yolox_ros.errors import ConfigError  # noqa: E402
-from yolox_ros.ros.params import SPECS, markdown_table  # noqa: E402
+from yolox_ros.ros.param_table import markdown_table  # noqa: E402
+from yolox_ros.ros.params import SPECS  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -28,7 +29,7 @@ def test_readme_parameter_table_is_the_generated_one() -> None:
     assert found, "README.md lost its generated parameter table markers"
     assert found.group(1) == markdown_table(), (
         "README parameter table is stale: regenerate it with "
-        "`python -m yolox_ros.ros.params --markdown`"
+        "`python -m yolox_ros.ros.param_table --markdown`"
     )
 
 

@@ -38,10 +38,16 @@ def main() -> None:
         QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE),
     )
     deadline = time.monotonic() + MATCH_TIMEOUT_S
-    # Matched, and (auto reliability) re-subscribed to match this camera: a moment to settle.
-    while images.get_subscription_count() == 0 and time.monotonic() < deadline:
+
+    def node_ready() -> bool:
+        """Matched, and (auto reliability) re-subscribed to this camera's reliability."""
+        subscriptions = node.get_subscriptions_info_by_topic("/image_raw")
+        same = [info.qos_profile.reliability == qos.reliability for info in subscriptions]
+        return images.get_subscription_count() == 1 and same == [True]
+
+    while not node_ready() and time.monotonic() < deadline:
         rclpy.spin_once(node, timeout_sec=0.1)
-    settle = time.monotonic() + 2.5
+    settle = time.monotonic() + 0.5
     while time.monotonic() < settle:
         rclpy.spin_once(node, timeout_sec=0.1)
     answered, stamp = {}, 0

@@ -262,14 +262,21 @@ class CameraModel:
             fx, fy, cx, cy = self.k[0, 0], self.k[1, 1], self.k[0, 2], self.k[1, 2]
             return (points.reshape(-1, 2) - (cx, cy)) / (fx, fy)
         if self.distortion_model == EQUIDISTANT:
-            undistorted = cv2.fisheye.undistortPoints(
-                points, self.k, self.d, criteria=UNDISTORT_CRITERIA
-            )
+            undistorted = _undistort_fisheye(points, self.k, self.d)
         else:
             undistorted = cv2.undistortPointsIter(
                 points, self.k, self.d, None, None, UNDISTORT_CRITERIA
             )
         return undistorted.reshape(-1, 2)
+
+
+def _undistort_fisheye(points: np.ndarray, k: np.ndarray, d: np.ndarray) -> np.ndarray:
+    # OpenCV before 4.6 (Ubuntu 22.04 / Humble has 4.5.4) has no criteria here: its fixed
+    # 10 iterations are what it can do.
+    try:
+        return cv2.fisheye.undistortPoints(points, k, d, criteria=UNDISTORT_CRITERIA)
+    except cv2.error:
+        return cv2.fisheye.undistortPoints(points, k, d)
 
 
 def locate(

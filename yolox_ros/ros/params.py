@@ -1,16 +1,15 @@
-"""The detection node's ROS parameters: declarations, validation, the README's table.
+"""The detection node's ROS parameters: their declarations, the validated settings object.
 
 The detector's settings come from ``yolox_ros.core.settings`` (declared once for
 the node, the library and the command line); the node's own are declared here
 the same way. Live parameters change through ``ros2 param set`` while the node
 runs; the others are read-only (changing them needs a restart).
 
-``python -m yolox_ros.ros.params --markdown`` prints the README's parameter table.
+``yolox_ros.ros.param_table`` writes them as the README's table.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import math
@@ -34,6 +33,7 @@ from yolox_ros.ros.image_conversion import MAX_IMAGE_PIXELS
 from yolox_ros.ros.messages import CLASS_ID_FORMATS
 from yolox_ros.ros.overrides import check_kinds, last_values
 from yolox_ros.ros.qos import INPUT_QUEUE_DEPTH, INPUT_RELIABILITIES
+from yolox_ros.ros.topics import output_namespace, output_topic
 
 DEFAULT_MODEL_FILE = "track_sign_nano.onnx"
 TRANSPORTS = ("raw", "compressed")
@@ -46,14 +46,6 @@ _PARAMETER_TYPES = {
     "str": _T.STRING,
     "names": _T.STRING_ARRAY,
     "floats": _T.DOUBLE_ARRAY,
-}
-_README_TYPES = {
-    "float": "double",
-    "int": "int",
-    "bool": "bool",
-    "str": "string",
-    "names": "string[]",
-    "floats": "double[]",
 }
 
 # fmt: off
@@ -407,48 +399,6 @@ def default_model_path() -> Path:
     return shipped_path(f"models/{DEFAULT_MODEL_FILE}")
 
 
-def output_namespace(input_topic: str) -> str:
-    """Where a camera's outputs go: the namespace of its image topic.
-
-    ``image_raw`` -> ``""`` (outputs ``detections``...), ``front/image_raw`` ->
-    ``front`` (``front/detections``...), ``/car/front/image_raw`` -> ``/car/front``.
-    """
-    namespace = input_topic.rstrip("/").rpartition("/")[0]
-    return "/" if not namespace and input_topic.startswith("/") else namespace
-
-
-def output_topic(namespace: str, name: str) -> str:
-    if not namespace:
-        return name
-    return namespace + name if namespace.endswith("/") else f"{namespace}/{name}"
-
-
-def markdown_table() -> str:
-    """The README's parameter table, one row per parameter."""
-    rows = [
-        "| name | type | default | live | meaning |",
-        "|---|---|---|---|---|",
-    ]
-    for spec in SPECS:
-        meaning = f"{spec.description}; {spec.range_text}" if spec.range_text else spec.description
-        rows.append(
-            f"| `{spec.name}` | {_README_TYPES[spec.kind]} | `{yaml_value(spec.default)}` | "
-            f"{'yes' if spec.live else 'no'} | {meaning} |"
-        )
-    return "\n".join(rows) + "\n"
-
-
-def yaml_value(value: Any) -> str:
-    """A value as a params file writes it."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, tuple):
-        return f"[{', '.join(f'{v:g}' if isinstance(v, float) else v for v in value)}]"
-    if value == "":
-        return '""'
-    return str(value)
-
-
 def _parameter_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -468,17 +418,3 @@ def _unprefixed(
 def _as_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     """Parameter values -> NodeSettings field values (lists become tuples)."""
     return {name: tuple(v) if isinstance(v, list) else v for name, v in values.items()}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m yolox_ros.ros.params", description=__doc__)
-    parser.add_argument("--markdown", action="store_true", help="print the README's table")
-    args = parser.parse_args()
-    if args.markdown:
-        print(markdown_table(), end="")
-    else:
-        parser.print_help()
-
-
-if __name__ == "__main__":
-    main()

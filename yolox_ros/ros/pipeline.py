@@ -39,7 +39,7 @@ from yolox_ros.ros.image_conversion import (
 from yolox_ros.ros.latest_frame import LatestFrames
 from yolox_ros.ros.liveness import InputLiveness
 from yolox_ros.ros.messages import detections_to_msg, label_info_msg
-from yolox_ros.ros.params import NodeSettings, output_namespace, output_topic
+from yolox_ros.ros.params import NodeSettings
 from yolox_ros.ros.qos import (
     ANNOTATED_QOS,
     DETECTIONS_QOS,
@@ -48,6 +48,7 @@ from yolox_ros.ros.qos import (
     input_qos,
     reliable_input,
 )
+from yolox_ros.ros.topics import output_namespace, output_topic
 from yolox_ros.ros.tracked_outputs import TrackedOutputs
 
 BAD_FRAME_LOG_PERIOD_S = 5.0

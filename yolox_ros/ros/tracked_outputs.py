@@ -27,8 +27,9 @@ from yolox_ros.core.pinhole import CameraModel, class_heights, locate
 from yolox_ros.core.sign_events import SignEvents
 from yolox_ros.core.tracking import Tracker
 from yolox_ros.ros.messages import positions_to_msg, sign_events_to_msg
-from yolox_ros.ros.params import NodeSettings, output_topic
+from yolox_ros.ros.params import NodeSettings
 from yolox_ros.ros.qos import CAMERA_INFO_QOS, DETECTIONS_QOS
+from yolox_ros.ros.topics import output_topic
 
 # camera_info messages kept to find the one of a frame's stamp (a camera publishes both at
 # its frame rate; the inference thread is at most a few frames behind).

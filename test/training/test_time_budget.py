@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
-from training.test_training import _tiny_config
+from support.training_runs import tiny_config
 
 from yolox_ros.errors import ConfigError
 from yolox_ros.training import trainer as trainer_module
@@ -174,7 +174,7 @@ def test_a_run_slower_than_its_plan_stops_before_overrunning_by_more_than_an_epo
 
 # --------------------------------------------------------------------------- real runs
 @pytest.fixture(scope="module")
-def scenes(tmp_path_factory) -> Path:
+def scenes_64(tmp_path_factory) -> Path:
     """Eight 64x64 synthetic scenes (COCO): six to train on, two to validate."""
     from yolox_ros.datasets.synthetic import write_dataset
 
@@ -183,10 +183,10 @@ def scenes(tmp_path_factory) -> Path:
     return root
 
 
-def _budget_config(output: Path, scenes: Path, **overrides) -> TrainConfig:
+def _budget_config(output: Path, scenes_64: Path, **overrides) -> TrainConfig:
     # 10 epochs asked, with tails; one input size, so that epochs cost alike.
     settings = dict(epochs=10, multiscale=(64, 64), eval_interval=10, time_budget_s=1e4)
-    return _tiny_config(output, scenes, **{**settings, **overrides})
+    return tiny_config(output, scenes_64, **{**settings, **overrides})
 
 
 @pytest.fixture
@@ -210,9 +210,9 @@ def _rows(output: Path) -> list[dict]:
 
 
 def test_a_budgeted_run_trains_its_plan_and_ends_within_the_budget(
-    tmp_path: Path, scenes: Path, three_epochs_fit
+    tmp_path: Path, scenes_64: Path, three_epochs_fit
 ):
-    config = _budget_config(tmp_path, scenes)
+    config = _budget_config(tmp_path, scenes_64)
     lines: list[str] = []
     started = time.monotonic()
     train(config, log=lines.append)
@@ -237,7 +237,7 @@ def test_a_budgeted_run_trains_its_plan_and_ends_within_the_budget(
     assert wall <= budget + max(row["seconds"] for row in rows) + 60.0
 
 
-def test_a_resumed_budgeted_run_keeps_its_plan(tmp_path: Path, scenes: Path, three_epochs_fit):
+def test_a_resumed_budgeted_run_keeps_its_plan(tmp_path: Path, scenes_64: Path, three_epochs_fit):
     class StopRunError(Exception):
         pass
 
@@ -246,15 +246,15 @@ def test_a_resumed_budgeted_run_keeps_its_plan(tmp_path: Path, scenes: Path, thr
             raise StopRunError
 
     with pytest.raises(StopRunError):
-        train(_budget_config(tmp_path / "resumed", scenes), log=stop_after_second_epoch)
+        train(_budget_config(tmp_path / "resumed", scenes_64), log=stop_after_second_epoch)
     lines: list[str] = []
     # Resumed with the recipe as first asked (10 epochs, tails 1 and 1): the plan stands.
-    train(_budget_config(tmp_path / "resumed", scenes, resume=True), log=lines.append)
+    train(_budget_config(tmp_path / "resumed", scenes_64, resume=True), log=lines.append)
     assert len(three_epochs_fit) == 1  # not planned again
     assert "resuming the run's plan: 3 epochs, warm-up 0, no-aug 0" in lines
     assert [row["epoch"] for row in _rows(tmp_path / "resumed")] == [1, 2, 3]
     # The same schedule as the straight run of that plan (same batches and learning rates).
-    train(_budget_config(tmp_path / "straight", scenes), log=lambda line: None)
+    train(_budget_config(tmp_path / "straight", scenes_64), log=lambda line: None)
     resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     assert resumed["train_state"]["epochs"] == straight["train_state"]["epochs"] == 3
@@ -263,7 +263,7 @@ def test_a_resumed_budgeted_run_keeps_its_plan(tmp_path: Path, scenes: Path, thr
 
 
 def test_a_real_run_the_budget_cannot_hold_is_refused_after_its_first_epoch(
-    tmp_path: Path, scenes: Path, monkeypatch
+    tmp_path: Path, scenes_64: Path, monkeypatch
 ):
     def too_short(config: TrainConfig, costs: EpochCosts):
         config.time_budget_s = budget_plan(config, costs, 2).end - 1.0
@@ -272,15 +272,15 @@ def test_a_real_run_the_budget_cannot_hold_is_refused_after_its_first_epoch(
     monkeypatch.setattr(trainer_module, "plan_time_budget", too_short)
     output = tmp_path / "run"
     with pytest.raises(TimeBudgetError, match=r"2 epochs need at least (\d+) s.*nothing was kept"):
-        train(_budget_config(output, scenes), log=lambda line: None)
+        train(_budget_config(output, scenes_64), log=lambda line: None)
     assert not output.exists()  # the measurement is not a run to resume
 
 
-def test_a_budget_spent_within_the_first_epoch_stops_there(tmp_path: Path, scenes: Path):
+def test_a_budget_spent_within_the_first_epoch_stops_there(tmp_path: Path, scenes_64: Path):
     output = tmp_path / "run"
     lines: list[str] = []
     with pytest.raises(TimeBudgetError) as refused:
-        train(_budget_config(output, scenes, time_budget_s=0.01), log=lines.append)
+        train(_budget_config(output, scenes_64, time_budget_s=0.01), log=lines.append)
     message = str(refused.value)
     assert message.startswith("time budget 0.01 s is spent before the first epoch")
     assert "step 1 of 3" in message and "--time-budget" in message

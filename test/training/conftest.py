@@ -1,0 +1,26 @@
+"""Fixtures of the training tests: one torch thread each, a few synthetic scenes on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory) -> Path:
+    """Eight small synthetic scenes on disk, as the generator writes them (COCO)."""
+    from yolox_ros.datasets.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("scenes")
+    write_dataset(root, count=8, seed=1, width=128, height=96)
+    return root

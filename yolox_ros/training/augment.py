@@ -1,4 +1,4 @@
-"""Training augmentations of the YOLOX recipe (reference section 6), in numpy/OpenCV.
+"""Training augmentations of the YOLOX recipe, in numpy/OpenCV.
 
 Labels travel as ``(N, 5)`` float32 rows ``x1, y1, x2, y2, class_id`` in the
 pixels of the image they belong to; every geometric operation moves them
@@ -9,6 +9,11 @@ Horizontal flip (p = 0.5, as the reference) turns a sign into its mirror
 image: for class sets with mirror-image classes (turn left / turn right) the
 flip must swap their labels, which ``AugmentConfig.mirror_classes`` does;
 classes without a partner keep their label.
+
+The official code: HSV, flip and the random affine in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/data/data_augment.py
+mosaic and mixup in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/data/datasets/mosaicdetection.py
 """
 
 from __future__ import annotations

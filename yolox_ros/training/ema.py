@@ -1,9 +1,12 @@
-"""Exponential moving average of the weights (reference section 6).
+"""Exponential moving average of the weights.
 
 After ``n`` updates the decay is ``0.9998 * (1 - exp(-n / 2000))``, so early
 updates follow the model closely and late ones average over ~5000 iterations.
 Every floating-point entry of the state dict (parameters and BatchNorm
 statistics) is averaged; integer buffers are copied.
+
+The official code: ``ModelEMA`` in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/utils/ema.py
 """
 
 from __future__ import annotations

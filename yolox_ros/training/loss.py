@@ -1,10 +1,15 @@
-"""The YOLOX training loss (reference section 7).
+"""The YOLOX training loss.
 
 ``total = (5 * sum(1 - IoU^2) + sum BCE(obj) + sum BCE(cls) + sum L1) / num_fg``:
 IoU over foreground anchors, objectness over all anchors (hard 0/1 target),
 classes over foreground anchors with the target ``one_hot * IoU(pred, gt)``,
 L1 on the raw box regression only when ``use_l1`` (the last, no-augmentation
 epochs). ``num_fg`` is the number of foreground anchors in the batch (min 1).
+
+The official code: ``YOLOXHead.get_losses`` in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/models/yolo_head.py
+and ``IOUloss`` in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/models/losses.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""The ``yoloxwarmcos`` learning-rate schedule (reference section 6), set every iteration.
+"""The ``yoloxwarmcos`` learning-rate schedule, set every iteration.
 
 Quadratic warm-up from 0 to ``lr``, then a cosine from ``lr`` down to
 ``min_lr_ratio * lr``, then constant ``min_lr`` for the no-augmentation tail.
+
+The official code: ``yoloxwarmcos_lr`` in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/utils/lr_scheduler.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SimOTA label assignment, as in the official YOLOX head since 2023 (reference section 7).
+"""SimOTA label assignment, as in the official YOLOX head since 2023.
 
 Candidates of a ground truth are the anchors whose centre ``((x + 0.5) s,
 (y + 0.5) s)`` lies strictly inside a square of half-size ``1.5 s`` around the
@@ -14,6 +14,9 @@ training step. Each image's candidates are gathered into a padded ``(B, K)``
 table (K: the most candidates of any image) and padding is priced out of every
 choice, so each image gets the assignment it would get alone, from the same
 element-wise arithmetic.
+
+The official code: ``YOLOXHead.get_assignments`` and ``simota_matching`` in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/models/yolo_head.py
 """
 
 from __future__ import annotations

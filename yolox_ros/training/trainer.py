@@ -1,4 +1,4 @@
-"""The YOLOX training loop (reference section 6), checkpoints and COCO evaluation.
+"""The YOLOX training loop, checkpoints and COCO evaluation.
 
 SGD (momentum 0.9, Nesterov), weight decay on conv/linear weights only,
 ``lr = 0.01 / 64 * batch`` (``--lr`` sets the 0.01) under the ``yoloxwarmcos`` schedule, EMA of the
@@ -19,6 +19,11 @@ its evaluations and export ends within the budget, with the warm-up and no-augme
 cut to a quarter of the run each when it is cut; or, when not even two epochs fit, it stops
 with the budget they need and leaves nothing. The plan goes into ``config.yaml`` and
 ``last.pt``, so ``--resume`` keeps it (the budget is not applied again).
+
+The official code: the loop in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/core/trainer.py
+the recipe's settings (optimizer, learning rate per 64 images, multiscale sizes) in
+https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/exp/yolox_base.py
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from yolox_ros.core.postprocess import (
     nms,
     select_detections,
     to_image_pixels,
+    visible_in_image,
 )
 
 
@@ -214,3 +215,13 @@ def test_non_finite_boxes_are_not_detections():
     boxes, scores, class_ids = select_detections(output, (416, 416), True, settings)
     np.testing.assert_allclose(boxes, [[40, 40, 60, 60]])
     assert np.isfinite(scores).all() and class_ids.tolist() == [0]
+
+
+def test_boxes_with_no_visible_area_are_dropped_once_mapped_to_the_image():
+    # Input 416x416, image 320x240 (ratio 1.3): the second box lies in the bottom padding.
+    boxes = np.array([[13, 13, 130, 130], [13, 320, 130, 400]], np.float32)
+    kept, scores, class_ids = visible_in_image(
+        boxes, np.array([0.9, 0.8], np.float32), np.array([1, 2]), 1.3, (240, 320)
+    )
+    np.testing.assert_allclose(kept, [[10, 10, 100, 100]], rtol=1e-6)
+    assert scores.tolist() == pytest.approx([0.9]) and class_ids.tolist() == [1]

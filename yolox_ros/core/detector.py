@@ -31,7 +31,7 @@ from yolox_ros.core.postprocess import (
     anchor_count,
     looks_decoded,
     select_detections,
-    to_image_pixels,
+    visible_in_image,
 )
 from yolox_ros.core.preprocess import PAD_VALUE, LetterboxBuffers, validate_image
 from yolox_ros.core.settings import (
@@ -379,11 +379,7 @@ class Detector:
         boxes, scores, class_ids = select_detections(
             rows, self.input_size, self.decoded, settings, self.strides
         )
-        boxes = to_image_pixels(boxes, ratio, image_hw)
-        # Boxes wholly outside the image (in the padding or beyond an edge) have no
-        # area once clipped: nothing of them is visible, so they are dropped.
-        visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        boxes, scores, class_ids = boxes[visible], scores[visible], class_ids[visible]
+        boxes, scores, class_ids = visible_in_image(boxes, scores, class_ids, ratio, image_hw)
         return Detections(
             boxes=boxes,
             scores=scores.astype(np.float32, copy=False),

@@ -216,3 +216,21 @@ def to_image_pixels(boxes: np.ndarray, ratio: float, image_hw: tuple[int, int]) 
     np.clip(mapped[:, 0::2], 0, image_hw[1], out=mapped[:, 0::2])
     np.clip(mapped[:, 1::2], 0, image_hw[0], out=mapped[:, 1::2])
     return mapped.astype(np.float32, copy=False)
+
+
+def visible_in_image(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    ratio: float,
+    image_hw: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input-pixel detections in original-image pixels, clipped, those with no area dropped.
+
+    A box wholly outside the image (in the padding or beyond an edge) has no area once
+    clipped: nothing of it is visible. The detector and training-time evaluation both
+    use this, so a model is measured on what the node would publish.
+    """
+    boxes = to_image_pixels(boxes, ratio, image_hw)
+    visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[visible], scores[visible], class_ids[visible]

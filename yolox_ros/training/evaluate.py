@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from yolox_ros.core.postprocess import PostprocessSettings, select_detections, to_image_pixels
+from yolox_ros.core.postprocess import PostprocessSettings, select_detections, visible_in_image
 from yolox_ros.core.preprocess import LetterboxBuffers
 from yolox_ros.datasets.metrics import EVAL_SETTINGS, ImageDetections
 from yolox_ros.datasets.records import DetectionDataset
@@ -43,8 +43,11 @@ def predict(
                 boxes, scores, class_ids = select_detections(
                     output, input_hw, True, settings, model.head.strides
                 )
-                pixels = to_image_pixels(boxes, ratio, image.shape[:2])
-                results.append(ImageDetections(pixels, scores, class_ids))
+                results.append(
+                    ImageDetections(
+                        *visible_in_image(boxes, scores, class_ids, ratio, image.shape[:2])
+                    )
+                )
     finally:
         model.train(was_training)
         model.head.decode_in_inference = decoded

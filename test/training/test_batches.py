@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from torch._utils import ExceptionWrapper
 
 from yolox_ros.datasets import open_dataset
+from yolox_ros.datasets.records import DatasetError
 from yolox_ros.training.augment import (
     AugmentConfig,
 )
@@ -18,6 +21,7 @@ from yolox_ros.training.batches import (
     batch_loader,
     indices_by_group,
     model_input,
+    one_line_worker_errors,
 )
 
 
@@ -75,3 +79,50 @@ def test_cached_source_gives_the_same_samples(scenes: Path):
         np.testing.assert_array_equal(labels, cached_labels)
         assert not cached_image.flags.writeable  # augmentation may never alter the cache
     torch.testing.assert_close(_samples(dataset)[(0, 1, 2)], _samples(cached)[(0, 1, 2)])
+
+
+class _FailingLoader:
+    """Yields one batch, then re-raises a worker's exception the way PyTorch does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __iter__(self):
+        yield "batch"
+        try:
+            raise self.error
+        except Exception:  # noqa: BLE001
+            ExceptionWrapper(where="in DataLoader worker process 0").reraise()
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            DatasetError("/data/a.jpg", "image 3", "cannot be read or decoded"),
+            "/data/a.jpg: image 3: cannot be read or decoded",
+        ),
+        (
+            ValueError("operands could not be broadcast"),
+            "a data-loading worker failed: ValueError: operands could not be broadcast",
+        ),
+    ],
+    ids=["dataset-error", "other"],
+)
+def test_a_loading_workers_exception_is_one_line(error: Exception, line: str) -> None:
+    batches = one_line_worker_errors(_FailingLoader(error))
+    assert next(batches) == "batch"
+    with pytest.raises(DatasetError) as raised:
+        next(batches)
+    assert str(raised.value) == line
+
+
+def test_an_error_of_the_training_process_itself_is_left_as_it_is() -> None:
+    def loader():
+        yield "batch"
+        raise KeyError("not a worker's")
+
+    batches = one_line_worker_errors(loader())
+    next(batches)
+    with pytest.raises(KeyError):
+        next(batches)

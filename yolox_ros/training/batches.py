@@ -12,14 +12,15 @@ uint8 image, labels (N, 5) float32 x1, y1, x2, y2, class_id)``: the readers of
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from yolox_ros.datasets.records import DatasetError
 from yolox_ros.training.augment import AugmentConfig, train_sample
 
 MAX_LABELS = 120  # per image, as the reference
@@ -187,6 +188,9 @@ def indices_by_group(names: Sequence[str]) -> list[list[int]]:
     return list(groups.values())
 
 
+T = TypeVar("T")
+
+
 def _init_worker(worker_id: int) -> None:
     # Samples carry their own random generators, so workers need no seeding; one OpenCV
     # thread each keeps the workers from fighting over the cores.
@@ -219,3 +223,35 @@ def batch_loader(
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers else None,
     )
+
+
+# How PyTorch re-raises a worker's exception: "Caught TYPE in DataLoader worker process N.",
+# then the worker's whole traceback.
+_WORKER_FAILURE = "Caught "
+_TRACEBACK = "Original Traceback"
+
+
+def one_line_worker_errors(loader: Iterable[T]) -> Iterator[T]:
+    """``loader``'s batches; a loading worker's exception becomes one line.
+
+    PyTorch re-raises it in the training process as its type with the worker's
+    traceback as the message (tens of lines naming no file of the user's). What
+    the worker raised is the traceback's last line: a DatasetError's message names
+    the file and the entry; anything else keeps its type.
+    """
+    iterator = iter(loader)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - only a worker's, re-raised as one line
+            message = str(exc)
+            if not (message.startswith(_WORKER_FAILURE) and _TRACEBACK in message):
+                raise
+            last = next(line for line in reversed(message.splitlines()) if line.strip())
+            kind, _, text = last.partition(": ")
+            if kind.rpartition(".")[2] == DatasetError.__name__:
+                raise DatasetError(text) from None
+            raise DatasetError(f"a data-loading worker failed: {last.strip()}") from None
+        yield batch

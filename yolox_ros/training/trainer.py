@@ -74,6 +74,7 @@ from yolox_ros.training.batches import (
     indices_by_group,
     memory_format_for,
     model_input,
+    one_line_worker_errors,
 )
 from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.distributed import SINGLE, PeerError, SilentProgress, World
@@ -576,7 +577,7 @@ class Trainer:
         measuring = bool(config.time_budget_s) and batches.start == 0
         steady_start = first_step_s = time.monotonic()
         size_in_use = 0
-        for step, (images, targets) in enumerate(loader):
+        for step, (images, targets) in enumerate(one_line_worker_errors(loader)):
             epoch, in_epoch = divmod(step, per_epoch)
             epoch += batches.start
             iteration = epoch * per_epoch + in_epoch

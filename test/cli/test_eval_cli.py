@@ -14,7 +14,7 @@ from yolox_ros.cli.eval import main
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.datasets import open_dataset
 from yolox_ros.datasets.coco import to_coco_dict
-from yolox_ros.datasets.synthetic import write_dataset
+from yolox_ros.datasets.synthetic import CLASS_NAMES, write_dataset
 
 pycocotools = pytest.importorskip("pycocotools")
 MODEL = STREET_MODEL  # trained on the synthetic street scenes the test writes
@@ -89,3 +89,44 @@ def test_val_fraction_holds_frames_out_of_a_folder_with_only_a_training_json(
     (root / "annotations.json").rename(root / "annotations" / "train.json")
     assert main([str(MODEL), str(root), "--val-fraction", "0.25"]) == 0, capsys.readouterr().err
     assert ": 2 images" in capsys.readouterr().out
+
+
+def _scenes_with(scenes: Path, tmp_path: Path, change) -> list[str]:
+    """A copy of the scenes' COCO file, its categories changed by ``change``, and the
+    ``--images`` option pointing at the scenes' images."""
+    (json_path,) = scenes.rglob("*.json")
+    document = json.loads(json_path.read_text())
+    change(document["categories"])
+    copy = tmp_path / json_path.name
+    copy.write_text(json.dumps(document))
+    first_image = next(scenes.rglob(document["images"][0]["file_name"]))
+    return [str(copy), "--images", str(first_image.parent)]
+
+
+def test_a_model_trained_on_some_classes_is_evaluated_on_those(
+    scenes: Path, tmp_path: Path, capsys
+):
+    def add_a_class(categories):
+        categories.append({"id": 99, "name": "bicycle"})
+
+    data = _scenes_with(scenes, tmp_path, add_a_class)
+    figures_path = tmp_path / "figures.json"
+    assert main([str(MODEL), *data, "--json", str(figures_path)]) == 0
+    figures = json.loads(figures_path.read_text())
+    assert figures["stats"] == pytest.approx(reference_stats(open_dataset(scenes)), abs=1e-9)
+
+
+def test_classes_renamed_in_training_are_given_as_train_took_them(
+    scenes: Path, tmp_path: Path, capsys
+):
+    def rename_stop(categories):
+        next(c for c in categories if c["name"] == "stop")["name"] = "halt"
+
+    data = _scenes_with(scenes, tmp_path, rename_stop)
+    assert main([str(MODEL), *data]) == 2
+    assert "--classes" in capsys.readouterr().err
+    names = ",".join("halt=stop" if n == "stop" else n for n in CLASS_NAMES)
+    figures_path = tmp_path / "figures.json"
+    assert main([str(MODEL), *data, "--classes", names, "--json", str(figures_path)]) == 0
+    figures = json.loads(figures_path.read_text())
+    assert figures["stats"] == pytest.approx(reference_stats(open_dataset(scenes)), abs=1e-9)

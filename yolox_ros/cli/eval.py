@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from yolox_ros.cli import comma_names
 from yolox_ros.core.settings import CONF_THRESHOLD
 from yolox_ros.errors import YoloxRosError
 
@@ -36,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         "--split",
         help="split to read where there are several (default: val; train with --val-fraction, "
         "which holds frames out of the training data as `train` does)",
+    )
+    parser.add_argument(
+        "--classes",
+        type=comma_names,
+        help="the classes the model was trained on, as train's --classes (NAME or OLD=NEW); "
+        "default: the model's own names",
     )
     parser.add_argument(
         "--images", type=Path, help="folder of the images, where the layout does not say"
@@ -62,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from yolox_ros.core.detector import Detector, DetectorConfig
-    from yolox_ros.datasets import open_dataset, split_by_group
+    from yolox_ros.datasets import class_selection, open_dataset, select_classes, split_by_group
     from yolox_ros.datasets.metrics import (
         EVAL_SETTINGS,
         ImageDetections,
@@ -87,10 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_detections=EVAL_SETTINGS.max_detections,
             )
         )
+        if args.classes:  # as the model was trained: --classes of train
+            dataset = select_classes(dataset, *class_selection(args.classes))
+        elif set(detector.class_names) < set(dataset.class_names):  # trained on a subset
+            dataset = select_classes(dataset, list(detector.class_names))
         if tuple(detector.class_names) != dataset.class_names:
             print(
                 f"error: the model's classes {list(detector.class_names)} are not the "
-                f"dataset's {list(dataset.class_names)}",
+                f"dataset's {list(dataset.class_names)}: give the model's --classes "
+                "(NAME or OLD=NEW, as it was trained)",
                 file=sys.stderr,
             )
             return 2

@@ -252,6 +252,19 @@ def _group_rank(group: str, seed: int) -> bytes:
     return hashlib.blake2b(f"{seed}\0{group}".encode(), digest_size=8).digest()
 
 
+def class_selection(entries: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``NAME`` / ``OLD=NEW`` entries (``--classes``) as the names to keep and their renames."""
+    keep, rename = [], {}
+    for entry in entries:
+        old, _, new = (part.strip() for part in entry.partition("="))
+        if not old or ("=" in entry and not new):
+            raise ConfigError(f"classes: {entry!r} is not NAME or OLD=NEW")
+        keep.append(old)
+        if new:
+            rename[old] = new
+    return keep, rename
+
+
 def select_classes(
     dataset: DetectionDataset,
     keep: Sequence[str] | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from yolox_ros.datasets import class_selection
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import canonical_name, standard_input_size
 
@@ -133,15 +134,7 @@ class TrainConfig:
 
     def class_selection(self) -> tuple[list[str], dict[str, str]]:
         """``classes`` as the names to keep and their renames (``"old=new"``)."""
-        keep, rename = [], {}
-        for entry in self.classes:
-            old, _, new = (part.strip() for part in entry.partition("="))
-            if not old or ("=" in entry and not new):
-                raise ConfigError(f"classes: {entry!r} is not NAME or OLD=NEW")
-            keep.append(old)
-            if new:
-                rename[old] = new
-        return keep, rename
+        return class_selection(self.classes)
 
     @property
     def batch_lr(self) -> float:

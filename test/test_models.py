@@ -45,13 +45,13 @@ def test_the_default_model_finds_the_signs_of_the_bundled_demo_drive():
     from support import REPO_ROOT
 
     from yolox_ros.datasets import open_dataset
-    from yolox_ros.datasets.metrics import ImageDetections, recall_by_size
+    from yolox_ros.datasets.metrics import recall_by_size
 
     drive = open_dataset(REPO_ROOT / "data" / "demo_sequence")
     detector = Detector(DetectorConfig(str(VIA_MODEL), conf_threshold=0.5, num_threads=1))
     found = []
     for index in range(len(drive)):
         result = detector.detect(drive.load(index)[0])
-        found.append(ImageDetections(result.boxes, result.scores, result.class_ids))
+        found.append(result)
     bins = recall_by_size(drive, found, conf_threshold=0.5)
     assert sum(b.found for b in bins) >= 0.9 * sum(b.boxes for b in bins)  # measured: 31 of 31

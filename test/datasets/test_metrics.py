@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from support import needs
 
-from yolox_ros.datasets.metrics import ImageDetections, evaluate_predictions, recall_by_size
+from yolox_ros.core.detections import Detections
+from yolox_ros.datasets.metrics import evaluate_predictions, recall_by_size
 from yolox_ros.datasets.records import DetectionDataset, ImageRecord
 
 # COCO evaluation is pycocotools (a training extra: absent where only the node is installed).
@@ -21,15 +22,17 @@ def _dataset() -> DetectionDataset:
     return DetectionDataset("fixture", ("stop", "left"), records)
 
 
-def _found(boxes, scores, classes) -> ImageDetections:
-    return ImageDetections(
+def _found(boxes, scores, classes) -> Detections:
+    class_ids = np.array(classes, np.int64)
+    return Detections(
         np.array(boxes, np.float32).reshape(-1, 4),
         np.array(scores, np.float32),
-        np.array(classes, np.int64),
+        class_ids,
+        tuple(f"class {c}" for c in class_ids.tolist()),
     )
 
 
-def _perfect() -> list[ImageDetections]:
+def _perfect() -> list[Detections]:
     return [
         _found([[10, 10, 30, 30], [100, 20, 160, 80]], [0.9, 0.8], [0, 1]),
         _found([[50, 50, 58, 58]], [0.7], [0]),

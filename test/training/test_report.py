@@ -12,9 +12,9 @@ import pytest
 from support import needs
 
 from yolox_ros.core.annotate import class_color
+from yolox_ros.core.detections import Detections
 from yolox_ros.datasets.metrics import (
     CocoMetrics,
-    ImageDetections,
     PrecisionRecallCurves,
     confusion_matrix,
     evaluate_predictions,
@@ -40,11 +40,13 @@ BG = len(NAMES)  # the background row and column
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _found(boxes, scores, classes) -> ImageDetections:
-    return ImageDetections(
+def _found(boxes, scores, classes) -> Detections:
+    class_ids = np.array(classes, np.int64)
+    return Detections(
         np.array(boxes, np.float32).reshape(-1, 4),
         np.array(scores, np.float32),
-        np.array(classes, np.int64),
+        class_ids,
+        tuple(f"class {c}" for c in class_ids.tolist()),
     )
 
 
@@ -108,7 +110,7 @@ def test_confusion_matrix_pairs_by_highest_iou_first_whatever_the_class():
     assert matrix[STOP, BG] == 1 and matrix[BG, STOP] == 1 and matrix.sum() == 2
 
 
-def _ranked_predictions() -> list[ImageDetections]:
+def _ranked_predictions() -> list[Detections]:
     return [
         _found(
             [[60, 60, 80, 80], [10, 10, 30, 30], [100, 20, 160, 80], [170, 10, 190, 30]],

@@ -72,7 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from yolox_ros.datasets import class_selection, open_dataset, select_classes, split_by_group
     from yolox_ros.datasets.metrics import (
         EVAL_SETTINGS,
-        ImageDetections,
         best_operating_point,
         evaluate_predictions,
         recall_by_size,
@@ -109,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         detections = []
         for index in range(len(dataset)):
             found = detector.detect(dataset.load(index)[0])
-            detections.append(ImageDetections(found.boxes, found.scores, found.class_ids))
+            detections.append(found)
         metrics = evaluate_predictions(dataset, detections)
         recalls = recall_by_size(dataset, detections, args.recall_at)
         best = best_operating_point(dataset, detections)

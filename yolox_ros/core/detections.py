@@ -32,6 +32,16 @@ class Detections:
             class_names=(),
         )
 
+    def subset(self, rows: np.ndarray) -> Detections:
+        """The detections at ``rows`` (indices, or a boolean mask), in that order."""
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+        return Detections(
+            boxes=self.boxes[rows],
+            scores=self.scores[rows],
+            class_ids=self.class_ids[rows],
+            class_names=tuple(self.class_names[i] for i in rows.tolist()),
+        )
+
     def to_dicts(self) -> list[dict]:
         """One JSON-ready dict per detection."""
         return [

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from yolox_ros.core.detections import Detections
 from yolox_ros.core.postprocess import PostprocessSettings, iou_above
 from yolox_ros.datasets.coco import to_coco_dict
 from yolox_ros.datasets.records import DetectionDataset, ImageRecord
@@ -38,15 +39,6 @@ STAT_NAMES = (
     "AR @[.50:.95] medium",
     "AR @[.50:.95] large",
 )
-
-
-@dataclass(frozen=True)
-class ImageDetections:
-    """One image's detections: boxes x1, y1, x2, y2 in its pixels, scores, class ids."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    class_ids: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ class CocoMetrics:
 
 
 def _coco_results(
-    dataset: DetectionDataset, detections: Iterable[ImageDetections]
+    dataset: DetectionDataset, detections: Iterable[Detections]
 ) -> list[dict[str, object]]:
     results = []
     for record, found in zip(dataset.records, detections, strict=True):
@@ -104,7 +96,7 @@ def _coco_results(
 
 
 def evaluate_predictions(
-    dataset: DetectionDataset, detections: Sequence[ImageDetections]
+    dataset: DetectionDataset, detections: Sequence[Detections]
 ) -> CocoMetrics:
     """COCO metrics of ``detections`` (one per image of ``dataset``, in order)."""
     from pycocotools.coco import COCO
@@ -166,7 +158,7 @@ class SizeRecall:
 
 
 def _found_boxes(
-    record: ImageRecord, result: ImageDetections, conf_threshold: float
+    record: ImageRecord, result: Detections, conf_threshold: float
 ) -> tuple[np.ndarray, int]:
     """Which boxes of ``record`` a detection at or above the threshold finds, and how many
     detections are at or above it.
@@ -193,7 +185,7 @@ def _found_boxes(
 
 def recall_by_size(
     dataset: DetectionDataset,
-    detections: Sequence[ImageDetections],
+    detections: Sequence[Detections],
     conf_threshold: float,
     bins: Sequence[float] = SIZE_BINS,
 ) -> list[SizeRecall]:
@@ -230,7 +222,7 @@ class OperatingPoint:
 
 def best_operating_point(
     dataset: DetectionDataset,
-    detections: Sequence[ImageDetections],
+    detections: Sequence[Detections],
     thresholds: Sequence[float] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
 ) -> OperatingPoint:
     """The score threshold with the best F1: where a node should publish detections."""
@@ -261,7 +253,7 @@ def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def confusion_matrix(
-    predictions: Sequence[ImageDetections],
+    predictions: Sequence[Detections],
     dataset: DetectionDataset,
     score_threshold: float,
     iou: float = 0.5,
@@ -335,7 +327,7 @@ class PrecisionRecallCurves:
 
 
 def precision_recall_curves(
-    predictions: Sequence[ImageDetections], dataset: DetectionDataset
+    predictions: Sequence[Detections], dataset: DetectionDataset
 ) -> PrecisionRecallCurves:
     """Precision-recall curve per class at IoU 0.5, from pycocotools' accumulated precision
     (the same evaluation as ``evaluate_predictions``)."""

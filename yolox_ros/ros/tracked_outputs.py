@@ -159,15 +159,10 @@ class TrackedOutputs:
             ids[track.detection] = str(track.track_id)
             class_ids[track.detection] = track.class_id
             class_names[track.detection] = track.class_name
+        voted = replace(detections, class_ids=class_ids, class_names=tuple(class_names))
         kept = np.flatnonzero(detections.scores >= settings.conf_threshold)
-        published = replace(
-            detections,
-            boxes=detections.boxes[kept],
-            scores=detections.scores[kept],
-            class_ids=class_ids[kept],
-            class_names=tuple(class_names[i] for i in kept),
-        )
-        published_ids = [ids[i] for i in kept]
+        published = voted.subset(kept)
+        published_ids = [ids[i] for i in kept.tolist()]
         self._publish_positions(published, published_ids, header, image_size, settings)
         return published, published_ids
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from yolox_ros.core.detections import Detections
 from yolox_ros.core.postprocess import PostprocessSettings, select_detections, visible_in_image
 from yolox_ros.core.preprocess import LetterboxBuffers
-from yolox_ros.datasets.metrics import EVAL_SETTINGS, ImageDetections
+from yolox_ros.datasets.metrics import EVAL_SETTINGS
 from yolox_ros.datasets.records import DetectionDataset
 
 
@@ -22,7 +23,7 @@ def predict(
     input_hw: tuple[int, int],
     settings: PostprocessSettings = EVAL_SETTINGS,
     batch_size: int = 32,
-) -> list[ImageDetections]:
+) -> list[Detections]:
     """Detections of a PyTorch YOLOX on every image of ``dataset``, boxes in its pixels."""
     was_training = model.training
     decoded = model.head.decode_in_inference
@@ -43,11 +44,11 @@ def predict(
                 boxes, scores, class_ids = select_detections(
                     output, input_hw, True, settings, model.head.strides
                 )
-                results.append(
-                    ImageDetections(
-                        *visible_in_image(boxes, scores, class_ids, ratio, image.shape[:2])
-                    )
+                boxes, scores, class_ids = visible_in_image(
+                    boxes, scores, class_ids, ratio, image.shape[:2]
                 )
+                names = tuple(dataset.class_names[i] for i in class_ids.tolist())
+                results.append(Detections(boxes, scores, class_ids, names))
     finally:
         model.train(was_training)
         model.head.decode_in_inference = decoded

@@ -22,7 +22,7 @@ import numpy as np
 
 from yolox_ros.core.annotate import FONT, REFERENCE_SIDE, class_color, draw_detections
 from yolox_ros.core.detections import Detections
-from yolox_ros.datasets.metrics import ImageDetections, PrecisionRecallCurves
+from yolox_ros.datasets.metrics import PrecisionRecallCurves
 from yolox_ros.datasets.records import DetectionDataset
 
 SHEET_COLUMNS = 4  # images per row of train_batches.jpg
@@ -249,7 +249,7 @@ def _grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
 
 def sample_sheet(
     dataset: DetectionDataset,
-    detections: Sequence[ImageDetections],
+    detections: Sequence[Detections],
     path: Path,
     conf_threshold: float,
 ) -> None:
@@ -264,15 +264,7 @@ def sample_sheet(
         for box in record.ignored:
             x1, y1, x2, y2 = (int(round(float(v))) for v in box)
             cv2.rectangle(truth, (x1, y1), (x2, y2), IGNORED_COLOR, 1)
-        kept = found.scores >= conf_threshold
-        class_ids = found.class_ids[kept]
-        shown = Detections(
-            boxes=found.boxes[kept],
-            scores=found.scores[kept],
-            class_ids=class_ids,
-            class_names=tuple(dataset.class_names[c] for c in class_ids),
-        )
-        predicted = draw_detections(image, shown)
+        predicted = draw_detections(image, found.subset(found.scores >= conf_threshold))
         pairs.append(np.hstack([_to_tile_width(truth), _to_tile_width(predicted)]))
     cv2.imwrite(str(path), _grid(pairs, SHEET_PAIRS), [cv2.IMWRITE_JPEG_QUALITY, 90])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from support import STREET_MODEL, VIA_MODEL
 
 from yolox_ros.core.detector import Detector, DetectorConfig
@@ -15,7 +16,7 @@ from yolox_ros.metadata import ModelMetadata
 def test_the_via_model_carries_the_via_classes_and_its_input_size():
     detector = Detector(DetectorConfig(str(VIA_MODEL)))
     assert detector.class_names == TRACK_CLASS_NAMES
-    assert detector.input_size == (512, 512)
+    assert detector.input_size == (480, 640)  # height, width: the 4:3 camera's shape
 
 
 def test_the_street_model_carries_the_synthetic_street_classes():
@@ -48,10 +49,14 @@ def test_the_default_model_finds_the_signs_of_the_bundled_demo_drive():
     from yolox_ros.datasets.metrics import recall_by_size
 
     drive = open_dataset(REPO_ROOT / "data" / "demo_sequence")
-    detector = Detector(DetectorConfig(str(VIA_MODEL), conf_threshold=0.5, num_threads=1))
+    threshold = yaml.safe_load((REPO_ROOT / "config" / "traffic_sign.yaml").read_text())["/**"][
+        "ros__parameters"
+    ]["conf_threshold"]  # the node's, as the shipped config runs it
+    detector = Detector(DetectorConfig(str(VIA_MODEL), conf_threshold=threshold, num_threads=1))
     found = []
     for index in range(len(drive)):
         result = detector.detect(drive.load(index)[0])
         found.append(result)
-    bins = recall_by_size(drive, found, conf_threshold=0.5)
-    assert sum(b.found for b in bins) >= 0.9 * sum(b.boxes for b in bins)  # measured: 31 of 31
+    bins = recall_by_size(drive, found, conf_threshold=threshold)
+    # A model of real photos on drawn signs: measured 28 of 31 at 0.4.
+    assert sum(b.found for b in bins) >= 0.9 * sum(b.boxes for b in bins)

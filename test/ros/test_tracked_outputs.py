@@ -49,7 +49,7 @@ def model(tmp_path, monkeypatch) -> str:
 @pytest.fixture
 def harness(ros_env, model, request: pytest.FixtureRequest) -> Iterator[NodeHarness]:
     parameters = {
-        "model_path": model, "backend": ENTRY_POINT_NAME, "conf_threshold": 0.5,
+        "model_path": model, "backend": ENTRY_POINT_NAME, "conf_threshold": 0.5, "tracking": True,
         "input_reliability": "reliable", "publish_annotated_image": False,
         **getattr(request, "param", {}),
     }  # fmt: skip

@@ -33,14 +33,6 @@ from yolox_ros.training.trainer import (
 ISSUE_COSTS = EpochCosts(elapsed=100.0, epoch=97.0, evaluation=3.0, restart=2.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _config(tmp_path: Path, budget: float, **overrides) -> TrainConfig:
     return TrainConfig(output=tmp_path, data="x", time_budget_s=budget, **overrides)
 

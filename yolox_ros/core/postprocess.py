@@ -92,17 +92,29 @@ def cxcywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
 NMS_BLOCK = 64
 
 
-def iou_above(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """(len(a), len(b)) bool matrix: IoU > threshold (areas without the +1 convention)."""
+def _intersection_union(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(len(a), len(b)) intersections and unions of x1y1x2y2 boxes (no +1 convention)."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     sides = np.maximum(bottom_right - top_left, 0)
     intersection = sides[..., 0] * sides[..., 1]
     area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
     area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
-    union = area_a[:, None] + area_b[None, :] - intersection
+    return intersection, area_a[:, None] + area_b[None, :] - intersection
+
+
+def iou_above(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """(len(a), len(b)) bool matrix: IoU > threshold (areas without the +1 convention)."""
+    intersection, union = _intersection_union(a, b)
     # Multiplied out so that two empty boxes (union 0) never count as overlapping.
     return intersection > iou_threshold * union
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) float64 IoU of x1y1x2y2 boxes; 0 where both are empty."""
+    a, b = a.astype(np.float64).reshape(-1, 4), b.astype(np.float64).reshape(-1, 4)
+    intersection, union = _intersection_union(a, b)
+    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from yolox_ros.core.detections import Detections
-from yolox_ros.core.postprocess import PostprocessSettings, iou_above
+from yolox_ros.core.postprocess import PostprocessSettings, iou_above, pairwise_iou
 from yolox_ros.datasets.coco import to_coco_dict
 from yolox_ros.datasets.records import DetectionDataset, ImageRecord
 
@@ -239,19 +239,6 @@ def best_operating_point(
     return max(points, key=lambda point: point.f1)
 
 
-def _pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of x1, y1, x2, y2 boxes (0 where both are empty)."""
-    a, b = a.astype(np.float64).reshape(-1, 4), b.astype(np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    sides = np.maximum(bottom_right - top_left, 0)
-    intersection = sides[..., 0] * sides[..., 1]
-    area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
-    area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
-    union = area_a[:, None] + area_b[None, :] - intersection
-    return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
-
-
 def confusion_matrix(
     predictions: Sequence[Detections],
     dataset: DetectionDataset,
@@ -277,7 +264,7 @@ def confusion_matrix(
         boxes = np.asarray(found.boxes, np.float32).reshape(-1, 4)[kept]
         scores = np.asarray(found.scores)[kept]
         classes = np.asarray(found.class_ids, np.int64)[kept]
-        overlaps = _pairwise_iou(boxes, record.boxes)
+        overlaps = pairwise_iou(boxes, record.boxes)
         rows, columns = np.nonzero(overlaps > iou)
         # np.lexsort sorts by its last key first.
         order = np.lexsort((-scores[rows], -overlaps[rows, columns]))

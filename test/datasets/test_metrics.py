@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from support import needs
+from support import make_detections, needs
 
 from yolox_ros.core.detections import Detections
 from yolox_ros.datasets.metrics import evaluate_predictions, recall_by_size
@@ -22,20 +21,10 @@ def _dataset() -> DetectionDataset:
     return DetectionDataset("fixture", ("stop", "left"), records)
 
 
-def _found(boxes, scores, classes) -> Detections:
-    class_ids = np.array(classes, np.int64)
-    return Detections(
-        np.array(boxes, np.float32).reshape(-1, 4),
-        np.array(scores, np.float32),
-        class_ids,
-        tuple(f"class {c}" for c in class_ids.tolist()),
-    )
-
-
 def _perfect() -> list[Detections]:
     return [
-        _found([[10, 10, 30, 30], [100, 20, 160, 80]], [0.9, 0.8], [0, 1]),
-        _found([[50, 50, 58, 58]], [0.7], [0]),
+        make_detections([[10, 10, 30, 30], [100, 20, 160, 80]], [0.9, 0.8], [0, 1]),
+        make_detections([[50, 50, 58, 58]], [0.7], [0]),
     ]
 
 
@@ -50,7 +39,10 @@ def test_perfect_detections_score_one_for_every_class():
 @with_pycocotools
 def test_half_the_boxes_of_a_class_found_is_the_coco_interpolated_value():
     # "stop": one of two boxes found at precision 1 -> 51 of the 101 recall points.
-    found = [_found([[10, 10, 30, 30], [100, 20, 160, 80]], [0.9, 0.8], [0, 1]), _found([], [], [])]
+    found = [
+        make_detections([[10, 10, 30, 30], [100, 20, 160, 80]], [0.9, 0.8], [0, 1]),
+        make_detections([], [], []),
+    ]
     metrics = evaluate_predictions(_dataset(), found)
     assert metrics.class_ap[0] == pytest.approx(51 / 101, abs=1e-6)
     assert metrics.class_ap[1] == pytest.approx(1.0)
@@ -60,13 +52,13 @@ def test_half_the_boxes_of_a_class_found_is_the_coco_interpolated_value():
 @with_pycocotools
 def test_detections_in_an_ignored_region_cost_nothing():
     found = _perfect()
-    found[1] = _found([[50, 50, 58, 58], [152, 2, 198, 38]], [0.7, 0.95], [0, 1])
+    found[1] = make_detections([[50, 50, 58, 58], [152, 2, 198, 38]], [0.7, 0.95], [0, 1])
     assert evaluate_predictions(_dataset(), found).ap == pytest.approx(1.0)
 
 
 @with_pycocotools
 def test_no_detections_at_all_is_zero_not_an_error():
-    empty = [_found([], [], []), _found([], [], [])]
+    empty = [make_detections([], [], []), make_detections([], [], [])]
     assert evaluate_predictions(_dataset(), empty).ap == 0.0
     with pytest.raises(ValueError, match="1 detection lists for 2 images"):
         evaluate_predictions(_dataset(), empty[:1])
@@ -81,5 +73,5 @@ def test_recall_by_size_counts_boxes_found_above_the_threshold():
         ("16-32 px", 1, 1),
         (">= 32 px", 1, 1),
     ]
-    wrong_class = [_found([[10, 10, 30, 30]], [0.9], [1]), _found([], [], [])]
+    wrong_class = [make_detections([[10, 10, 30, 30]], [0.9], [1]), make_detections([], [], [])]
     assert [b.found for b in recall_by_size(_dataset(), wrong_class, 0.3)] == [0, 0, 0]

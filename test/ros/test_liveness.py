@@ -15,7 +15,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from support import DATA_DIR  # noqa: E402
-from support.ros import RELIABLE, Collector, NodeHarness, image_msg  # noqa: E402
+from support.ros import RELIABLE, Collector, NodeHarness, camera_status, image_msg  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -39,15 +39,6 @@ def harness(ros_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator
 
 def with_parameters(**parameters: object) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("harness", [parameters], indirect=True, ids=[""])
-
-
-def camera_status(diagnostics: Collector, predicate) -> DiagnosticStatus:
-    """The first report of the camera's status satisfying ``predicate``."""
-
-    def camera(array: DiagnosticArray) -> DiagnosticStatus | None:
-        return next((s for s in array.status if s.name == "yolox: /image_raw"), None)
-
-    return camera(diagnostics.wait_for(lambda a: (s := camera(a)) is not None and predicate(s)))
 
 
 def values(status: DiagnosticStatus) -> dict[str, str]:

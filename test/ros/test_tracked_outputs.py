@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("vision_msgs.msg")
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rclpy.time import Time  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -22,7 +23,14 @@ from support.rectangle_backend import (  # noqa: E402
     declare_entry_points,
     write_rectangle_model,
 )
-from support.ros import RELIABLE, Collector, NodeHarness, image_msg, same_stamp  # noqa: E402
+from support.ros import (  # noqa: E402
+    RELIABLE,
+    Collector,
+    NodeHarness,
+    camera_status,
+    image_msg,
+    same_stamp,
+)
 from vision_msgs.msg import Detection2DArray, Detection3DArray  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -181,10 +189,13 @@ def test_without_camera_info_the_node_warns_and_publishes_no_positions(
     harness: NodeHarness,
 ) -> None:
     logs = harness.rosout()
+    diagnostics = harness.subscribe(DiagnosticArray, "/diagnostics")
     drive = Drive(harness)
     positions = harness.subscribe(Detection3DArray, "detections_3d")
     for _ in range(45):  # 1.5 s of frames: detections go on
         detections, _, _ = drive.show((STOP_COLOR, (100, 100, 130, 130)))
         assert len(detections.detections) == 1
     logs.wait_for(lambda m: "no camera_info on /camera_info" in m.msg)
+    status = camera_status(diagnostics, lambda s: "no camera_info" in s.message)
+    assert status.level == DiagnosticStatus.WARN
     assert not positions.snapshot()

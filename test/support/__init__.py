@@ -28,6 +28,21 @@ def street_scenes(count: int, seed: int = 7) -> list:
     return [render_scene(scene_rng(seed, index))[0] for index in range(count)]
 
 
+def make_detections(boxes, scores, class_ids):
+    """A ``Detections`` from plain lists; the names ("class N") matter to no metric."""
+    import numpy as np
+
+    from yolox_ros.core.detections import Detections
+
+    ids = np.array(class_ids, np.int64)
+    return Detections(
+        np.array(boxes, np.float32).reshape(-1, 4),
+        np.array(scores, np.float32),
+        ids,
+        tuple(f"class {c}" for c in ids.tolist()),
+    )
+
+
 def needs(module: str) -> pytest.MarkDecorator:
     """Skip a test when an optional runtime (openvino, torch, ncnn...) is not installed."""
     missing = importlib.util.find_spec(module) is None

@@ -81,6 +81,15 @@ class Collector:
         return wait_until(find, timeout, "a matching message")
 
 
+def camera_status(diagnostics: Collector, predicate, name: str = "yolox: /image_raw"):
+    """The first /diagnostics report of the camera's status ``name`` satisfying ``predicate``."""
+
+    def camera(array):
+        return next((s for s in array.status if s.name == name), None)
+
+    return camera(diagnostics.wait_for(lambda a: (s := camera(a)) is not None and predicate(s)))
+
+
 def same_stamp(header: Header) -> Callable[[Any], bool]:
     return lambda msg: msg.header.stamp == header.stamp
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support import needs
+from support import make_detections, needs
 
 from yolox_ros.core.annotate import class_color
 from yolox_ros.core.detections import Detections
@@ -40,16 +40,6 @@ BG = len(NAMES)  # the background row and column
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _found(boxes, scores, classes) -> Detections:
-    class_ids = np.array(classes, np.int64)
-    return Detections(
-        np.array(boxes, np.float32).reshape(-1, 4),
-        np.array(scores, np.float32),
-        class_ids,
-        tuple(f"class {c}" for c in class_ids.tolist()),
-    )
-
-
 def _dataset(tmp_path: Path | None = None) -> DetectionDataset:
     root = tmp_path or Path("/nonexistent")
     records = [
@@ -68,7 +58,7 @@ def _dataset(tmp_path: Path | None = None) -> DetectionDataset:
 
 def test_confusion_matrix_counts_hits_wrong_classes_false_positives_and_misses():
     predictions = [
-        _found(
+        make_detections(
             [
                 [10, 10, 30, 30],  # the stop sign: right
                 [101, 20, 160, 80],  # on the left arrow, but called right
@@ -80,7 +70,7 @@ def test_confusion_matrix_counts_hits_wrong_classes_false_positives_and_misses()
             [STOP, RIGHT, LEFT, STOP, RIGHT],
         ),
         # The small stop sign found; a "left" in the ignored region counts for nothing.
-        _found([[50, 50, 58, 58], [152, 2, 198, 38]], [0.5, 0.95], [STOP, LEFT]),
+        make_detections([[50, 50, 58, 58], [152, 2, 198, 38]], [0.5, 0.95], [STOP, LEFT]),
     ]
     matrix = confusion_matrix(predictions, _dataset(), score_threshold=0.25)
     expected = np.zeros((4, 4), np.int64)
@@ -103,21 +93,22 @@ def test_confusion_matrix_pairs_by_highest_iou_first_whatever_the_class():
         "one", NAMES, [ImageRecord("c.png", 100, 100, 1, [[0, 0, 40, 40]], [0])]
     )
     loose, tight = [0, 0, 40, 28], [0, 0, 40, 39]  # IoU 0.7 and 0.975
-    matrix = confusion_matrix([_found([loose, tight], [0.9, 0.5], [LEFT, STOP])], dataset, 0.3)
+    found = [make_detections([loose, tight], [0.9, 0.5], [LEFT, STOP])]
+    matrix = confusion_matrix(found, dataset, 0.3)
     assert matrix[STOP, STOP] == 1 and matrix[BG, LEFT] == 1 and matrix.sum() == 2
     # Above the IoU threshold only: a loose box is no match, the box is missed.
-    matrix = confusion_matrix([_found([loose], [0.9], [STOP])], dataset, 0.3, iou=0.75)
+    matrix = confusion_matrix([make_detections([loose], [0.9], [STOP])], dataset, 0.3, iou=0.75)
     assert matrix[STOP, BG] == 1 and matrix[BG, STOP] == 1 and matrix.sum() == 2
 
 
 def _ranked_predictions() -> list[Detections]:
     return [
-        _found(
+        make_detections(
             [[60, 60, 80, 80], [10, 10, 30, 30], [100, 20, 160, 80], [170, 10, 190, 30]],
             [0.95, 0.9, 0.8, 0.3],
             [STOP, STOP, LEFT, LEFT],  # a false stop first, and a right arrow called left
         ),
-        _found([[50, 50, 58, 58]], [0.5], [STOP]),
+        make_detections([[50, 50, 58, 58]], [0.5], [STOP]),
     ]
 
 
@@ -145,11 +136,11 @@ def test_pr_curves_have_a_rising_recall_axis_falling_precision_and_the_coco_ap50
 def test_pr_curves_of_a_class_without_boxes_are_nan_and_left_out_of_the_mean():
     one_stop = ImageRecord("a.png", 200, 100, 1, [[10, 10, 30, 30]], [STOP])
     dataset = DetectionDataset("one", NAMES, [one_stop])
-    predictions = [_found([[10, 10, 30, 30], [40, 40, 60, 60]], [0.9, 0.8], [STOP, LEFT])]
+    predictions = [make_detections([[10, 10, 30, 30], [40, 40, 60, 60]], [0.9, 0.8], [STOP, LEFT])]
     curves = precision_recall_curves(predictions, dataset)
     assert np.isnan(curves.precision[[LEFT, RIGHT]]).all()
     assert curves.ap50 == pytest.approx(1.0) == evaluate_predictions(dataset, predictions).ap50
-    empty = precision_recall_curves([_found([], [], [])], dataset)
+    empty = precision_recall_curves([make_detections([], [], [])], dataset)
     assert empty.class_ap50[STOP] == 0.0 and empty.ap50 == 0.0
 
 
@@ -244,8 +235,9 @@ def test_sample_sheet_puts_the_truth_beside_the_predictions_not_over_them(tmp_pa
     ]
     dataset = DetectionDataset("pairs", NAMES, records)
     detections = [
-        _found([predicted_box, [20, 20, 80, 80]], [0.9, 0.1], [LEFT, STOP]),  # 0.1: not shown
-        _found([], [], []),
+        # 0.1: not shown
+        make_detections([predicted_box, [20, 20, 80, 80]], [0.9, 0.1], [LEFT, STOP]),
+        make_detections([], [], []),
     ]
     sample_sheet(dataset, detections, tmp_path / "val_samples.jpg", conf_threshold=0.3)
     sheet = cv2.imread(str(tmp_path / "val_samples.jpg"))
@@ -276,7 +268,7 @@ def test_sample_sheet_of_one_image_is_one_pair_wide(tmp_path: Path):
     dataset = DetectionDataset(
         "one", NAMES, [ImageRecord(tmp_path / "a.png", 100, 50, 0, [[5, 5, 50, 40]], [RIGHT])]
     )
-    sample_sheet(dataset, [_found([], [], [])], tmp_path / "s.jpg", 0.3)
+    sample_sheet(dataset, [make_detections([], [], [])], tmp_path / "s.jpg", 0.3)
     assert cv2.imread(str(tmp_path / "s.jpg")).shape == (240, 2 * SHEET_TILE_WIDTH, 3)
 
 

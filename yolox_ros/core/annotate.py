@@ -43,6 +43,23 @@ def draw_detections(
     its box, or inside it at the top when the box touches the image's top edge.
     """
     validate_image(image)
+    labels = [
+        f"#{track_id} {name} {score:.2f}" if track_id else f"{name} {score:.2f}"
+        for name, score, track_id in zip(
+            detections.class_names,
+            detections.scores.tolist(),
+            track_ids if track_ids is not None else [""] * len(detections),
+            strict=True,
+        )
+    ]
+    return draw_boxes(image, detections.boxes, detections.class_ids, labels)
+
+
+def draw_boxes(
+    image: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, labels: Sequence[str]
+) -> np.ndarray:
+    """A copy of ``image`` with each x1y1x2y2 box in its class colour, its label above it
+    (as ``draw_detections`` draws them)."""
     canvas = np.ascontiguousarray(image).copy()
     height, width = canvas.shape[:2]
     scale = max(height, width) / REFERENCE_SIDE
@@ -51,19 +68,11 @@ def draw_detections(
     text_line = max(1, round(font_scale * 2))
     padding = max(1, round(3 * scale))
 
-    for box, score, class_id, name, track_id in zip(
-        detections.boxes,
-        detections.scores,
-        detections.class_ids,
-        detections.class_names,
-        track_ids if track_ids is not None else [""] * len(detections),
-        strict=True,
-    ):
+    for box, class_id, label in zip(boxes, class_ids, labels, strict=True):
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         color = class_color(int(class_id))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, line)
 
-        label = f"#{track_id} {name} {score:.2f}" if track_id else f"{name} {score:.2f}"
         (text_w, text_h), baseline = cv2.getTextSize(label, FONT, font_scale, text_line)
         label_w, label_h = text_w + 2 * padding, text_h + baseline + 2 * padding
         top = y1 - label_h if y1 - label_h >= 0 else y1

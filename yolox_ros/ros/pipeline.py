@@ -264,6 +264,8 @@ class DetectionPipeline:
                 self._node.get_logger().info(line)
             elif line is not None:
                 self._node.get_logger().warning(line)
+        if self.settings.input_reliability != "auto":
+            return  # a fixed reliability (read-only): no graph to follow
         wanted = [self._reliable_input(topic) for topic in self._topics]
         if wanted != self._reliable:
             for topic, before, after in zip(self._topics, self._reliable, wanted, strict=True):

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolox_ros.core.annotate import FONT, REFERENCE_SIDE, class_color, draw_detections
+from yolox_ros.core.annotate import class_color, draw_boxes, draw_detections
 from yolox_ros.core.detections import Detections
 from yolox_ros.datasets.metrics import PrecisionRecallCurves
 from yolox_ros.datasets.records import DetectionDataset
@@ -177,38 +177,9 @@ def plot_pr_curves(
 def _draw_labelled_boxes(
     image: np.ndarray, boxes: np.ndarray, class_ids: np.ndarray, class_names: Sequence[str]
 ) -> np.ndarray:
-    """A copy of ``image`` with each box in its class colour and its class name above it, in
-    the look of ``draw_detections`` (which labels with a score too)."""
-    canvas = np.ascontiguousarray(image).copy()
-    height, width = canvas.shape[:2]
-    scale = max(height, width) / REFERENCE_SIDE
-    line = max(1, round(2 * scale))
-    font_scale = min(max(0.5 * scale, 0.35), 3.0)
-    text_line = max(1, round(font_scale * 2))
-    padding = max(1, round(3 * scale))
-    for box, class_id in zip(boxes, class_ids, strict=True):
-        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        color = class_color(int(class_id))
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, line)
-        name = class_names[int(class_id)]
-        (text_w, text_h), baseline = cv2.getTextSize(name, FONT, font_scale, text_line)
-        label_w, label_h = text_w + 2 * padding, text_h + baseline + 2 * padding
-        top = y1 - label_h if y1 - label_h >= 0 else y1
-        left = max(0, min(x1, width - label_w))
-        cv2.rectangle(canvas, (left, top), (left + label_w, top + label_h), color, cv2.FILLED)
-        blue, green, red = color
-        light = 0.299 * red + 0.587 * green + 0.114 * blue > 140
-        cv2.putText(
-            canvas,
-            name,
-            (left + padding, top + padding + text_h),
-            FONT,
-            font_scale,
-            (0, 0, 0) if light else (255, 255, 255),
-            text_line,
-            cv2.LINE_AA,
-        )
-    return canvas
+    """A copy of ``image`` with each box in its class colour and its class name above it."""
+    names = [class_names[int(class_id)] for class_id in class_ids]
+    return draw_boxes(image, boxes, class_ids, names)
 
 
 def _to_tile_width(image: np.ndarray) -> np.ndarray:

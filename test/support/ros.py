@@ -161,9 +161,20 @@ class RosProbe:
                 continue
         raise AssertionError(f"no result for the frame stamped {msg.header.stamp}")
 
-    def rosout(self) -> Collector:
-        """Log messages published on /rosout (including those logged before this call)."""
-        return self.subscribe(Log, "/rosout", ROSOUT_QOS)
+    def rosout(self, loggers: int = 1) -> Collector:
+        """Log messages published on /rosout (including those logged before this call).
+
+        Returns once the subscription is matched with ``loggers`` nodes' /rosout publishers
+        (the probe's own included), so a line logged right after this call is not lost
+        to discovery.
+        """
+        collector = Collector()
+        subscription = self.probe.create_subscription(Log, "/rosout", collector, ROSOUT_QOS)
+        wait_until(
+            lambda: subscription.get_publisher_count() >= loggers,
+            what=f"/rosout publishers of {loggers} node(s)",
+        )
+        return collector
 
 
 class NodeHarness(RosProbe):
@@ -189,6 +200,10 @@ class NodeHarness(RosProbe):
         except BaseException:
             self.close()
             raise
+
+    def rosout(self, loggers: int = 2) -> Collector:
+        """/rosout as ``RosProbe.rosout``, matched with the probe's and the node's publishers."""
+        return super().rosout(loggers)
 
     def set_parameters(
         self, values: Mapping[str, Any] | Sequence[Parameter]

@@ -14,7 +14,7 @@ setup(
     version=VERSION,
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     # The training's fused BatchNorm+SiLU kernel, compiled when a CPU run starts.
-    package_data={f"{PACKAGE}.training": ["*.c"]},
+    package_data={f"{PACKAGE}.training.kernels": ["*.c"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -12,8 +12,12 @@ here), throughput, drop rate, the ratio of latency to the raw backend time of
 the same model measured in this run, and the node's resident memory growth.
 Targets: normal p50 <= 1.25 x raw, overload p99 <= 3 x raw, RSS growth < 5 %.
 
+``--compare-tracking ROUNDS`` instead measures the normal phase with ``tracking`` off and on,
+alternating node processes ROUNDS times, and prints both p50s and their ratio (target: within 5 %).
+
     .venv/bin/python benchmarks/node_benchmark.py [--duration 20] [--model M] [--threads 1]
     .venv/bin/python benchmarks/node_benchmark.py --duration 300   # the 5-minute memory check
+    .venv/bin/python benchmarks/node_benchmark.py --compare-tracking 3 --duration 20
 """
 
 from __future__ import annotations
@@ -167,17 +171,30 @@ def run_phase(
     }
 
 
-def start_node(model: Path, threads: int, log_dir: Path) -> subprocess.Popen:
+def start_node(model: Path, threads: int, tracking: bool, log_path: Path) -> subprocess.Popen:
     topics = "[" + ",".join(f"{camera}/image_raw" for camera in CAMERAS) + "]"
     command = [
         sys.executable, "-m", "yolox_ros.ros.node", "--ros-args",
         "-p", f"model_path:={model}", "-p", f"num_threads:={threads}",
-        "-p", f"input_topics:={topics}",
+        "-p", f"input_topics:={topics}", "-p", f"tracking:={str(tracking).lower()}",
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-        stderr=open(log_dir / "node.log", "w"),  # noqa: SIM115 - lives as long as the node
+        stderr=open(log_path, "w"),  # noqa: SIM115 - lives as long as the node
     )  # fmt: skip
+
+
+def wait_for_node(node_process: subprocess.Popen, publishers, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while any(p.get_subscription_count() == 0 for p, _ in publishers):
+        if node_process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the node did not start; see {log_path}")
+        time.sleep(0.1)
+
+
+def stop_node(node_process: subprocess.Popen) -> None:
+    node_process.send_signal(signal.SIGINT)
+    node_process.wait(30)
 
 
 def main() -> None:
@@ -185,6 +202,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds, both phases")
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
     parser.add_argument("--threads", type=int, default=1, help="backend threads (node and raw)")
+    parser.add_argument(
+        "--compare-tracking",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="normal phase with tracking off and on, ROUNDS node processes of each",
+    )
     args = parser.parse_args()
     model = args.model or default_model_path()
     if not model.is_file():
@@ -197,7 +221,6 @@ def main() -> None:
     print(f"raw backend.run p50 {raw_s * 1e3:.1f} ms; Detector.detect p50 {detect_s * 1e3:.1f} ms")
 
     log_dir = Path(tempfile.mkdtemp(prefix="node_benchmark_"))
-    node_process = start_node(model, args.threads, log_dir)
     rclpy.init()
     executor = SingleThreadedExecutor()
     probe = rclpy.create_node("node_benchmark")
@@ -223,30 +246,35 @@ def main() -> None:
     probe.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     spinner = threading.Thread(target=spin, args=(executor,), daemon=True)
     spinner.start()
+    template = bgr_to_image_msg(frame, Image().header)
+    template.header.frame_id = "camera"
     try:
-        deadline = time.monotonic() + 60
-        while any(p.get_subscription_count() == 0 for p, _ in publishers):
-            if node_process.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"the node did not start; see {log_dir / 'node.log'}")
-            time.sleep(0.1)
-        template = bgr_to_image_msg(frame, Image().header)
-        template.header.frame_id = "camera"
-        node_memory = psutil.Process(node_process.pid)
+        if args.compare_tracking:
+            compare_tracking(args, model, detect_s, raw_s * 1e3, publishers, template, log_dir)
+        else:
+            run_both_phases(args, model, detect_s, raw_s * 1e3, publishers, template, log_dir,
+                            node_reports)  # fmt: skip
+    finally:
+        executor.shutdown()
+        rclpy.try_shutdown()
+        # A spinning thread still alive at interpreter exit aborts in rclpy's C++ layer.
+        spinner.join(timeout=10)
 
+
+def run_both_phases(args, model, detect_s, raw_ms, publishers, template, log_dir, node_reports):
+    log_path = log_dir / "node.log"
+    node_process = start_node(model, args.threads, False, log_path)
+    try:
+        wait_for_node(node_process, publishers, log_path)
+        node_memory = psutil.Process(node_process.pid)
         normal_rate = 0.5 / detect_s
         normal = run_phase(publishers, template, 1, normal_rate, args.duration / 2, node_memory)
         normal_report = dict(node_reports.get("/cam0/image_raw", {}))
         overload_rate = OVERLOAD_RATE_FACTOR / detect_s
         overload = run_phase(publishers, template, 2, overload_rate, args.duration / 2, node_memory)
     finally:
-        node_process.send_signal(signal.SIGINT)
-        node_process.wait(30)
-        executor.shutdown()
-        rclpy.try_shutdown()
-        # A spinning thread still alive at interpreter exit aborts in rclpy's C++ layer.
-        spinner.join(timeout=10)
+        stop_node(node_process)
 
-    raw_ms = raw_s * 1e3
     print_phase(f"normal: 1 camera at {normal_rate:.1f} fps", normal, raw_ms)
     print(
         "  in the node (last 200 frames): stamp -> published p50 "
@@ -267,6 +295,29 @@ def main() -> None:
         )
     start, end = normal["rss"][0], overload["rss"][-1]
     print(f"node RSS over the run (second camera included): {(end - start) / start * 100:+.1f} %")
+
+
+def compare_tracking(args, model, detect_s, raw_ms, publishers, template, log_dir) -> None:
+    """The normal phase in alternating node processes, tracking off then on, ``ROUNDS`` times."""
+    rate = 0.5 / detect_s
+    p50s: dict[bool, list[float]] = {False: [], True: []}
+    for round_index in range(args.compare_tracking):
+        for tracking in (False, True):
+            log_path = log_dir / f"node_{round_index}_{'on' if tracking else 'off'}.log"
+            node_process = start_node(model, args.threads, tracking, log_path)
+            try:
+                wait_for_node(node_process, publishers, log_path)
+                memory = psutil.Process(node_process.pid)
+                stats = run_phase(publishers, template, 1, rate, args.duration / 2, memory)
+            finally:
+                stop_node(node_process)
+            print_phase(f"round {round_index + 1}, tracking {tracking}", stats, raw_ms)
+            p50s[tracking].append(stats["p50"])
+    off, on = (float(np.median(p50s[tracking])) for tracking in (False, True))
+    print(
+        f"1 camera at {rate:.1f} fps, median of {args.compare_tracking} rounds: latency p50 "
+        f"tracking off {off:.2f} ms, on {on:.2f} ms: on / off {on / off:.3f} (target <= 1.05)"
+    )
 
 
 def print_phase(title: str, stats: dict, raw_ms: float) -> None:

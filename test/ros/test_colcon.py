@@ -51,7 +51,7 @@ def test_install_layout(colcon_install: Path) -> None:
     assert os.access(lib / "image_replay", os.X_OK)
     # The training's kernel source, compiled when a CPU run starts, goes with the package.
     packages = colcon_install / "yolox_ros" / "lib"
-    assert list(packages.glob("python3*/site-packages/yolox_ros/training/fused_bn_silu.c"))
+    assert list(packages.glob("python3*/site-packages/yolox_ros/training/kernels/fused_bn_silu.c"))
 
 
 def test_installed_node_starts_and_stops_on_sigint(

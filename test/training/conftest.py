@@ -1,11 +1,24 @@
-"""Fixtures of the training tests: one torch thread each, a few synthetic scenes on disk."""
+"""Fixtures of the training tests: one torch thread each, a few synthetic scenes on disk,
+compiled kernels cached in a directory of the session's (never in the developer's home)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernel_cache(tmp_path_factory):
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,7 @@ from yolox_ros.training.batches import (
     labels_to_targets,
 )
 from yolox_ros.training.config import TrainConfig
-from yolox_ros.training.fused_bn_silu import batchnorm_silu, load_kernel
+from yolox_ros.training.kernels.fused_bn_silu import batchnorm_silu, load_kernel
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.trainer import (
     Trainer,

@@ -16,7 +16,7 @@ class BaseConv(nn.Module):
     """Conv (no bias, "same" padding) -> BatchNorm -> SiLU."""
 
     # Training on the CPU sets this to one function computing act(bn(x)) in fewer passes
-    # (yolox_ros.training.fused_bn_silu); evaluation, export and inference use the modules.
+    # (yolox_ros.training.kernels.fused_bn_silu); evaluation, export and inference use the modules.
     train_bn_act: Callable[[torch.Tensor, nn.BatchNorm2d], torch.Tensor] | None = None
 
     def __init__(

@@ -80,7 +80,8 @@ from yolox_ros.training.config import TrainConfig, mirror_classes
 from yolox_ros.training.distributed import SINGLE, PeerError, SilentProgress, World
 from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.evaluate import predict
-from yolox_ros.training.fused_bn_silu import FusedKernelError, fuse_batchnorm_silu
+from yolox_ros.training.kernels.build import KernelBuildError
+from yolox_ros.training.kernels.fused_bn_silu import fuse_batchnorm_silu
 from yolox_ros.training.loss import yolox_loss
 from yolox_ros.training.progress import Progress
 from yolox_ros.training.report import (
@@ -503,7 +504,7 @@ class Trainer:
             try:
                 layers = fuse_batchnorm_silu(self.state.model)
                 log(f"BatchNorm+SiLU of {layers} layers through the fused kernel")
-            except FusedKernelError as exc:
+            except KernelBuildError as exc:
                 log(f"BatchNorm+SiLU through PyTorch: the fused kernel is unavailable ({exc})")
         train = self.splits.train
         self.groups = (

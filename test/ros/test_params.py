@@ -14,6 +14,7 @@ from yolox_ros.cli.detect import _parser  # noqa: E402
 from yolox_ros.core.detector import DetectorConfig  # noqa: E402
 from yolox_ros.core.settings import BACKEND_SETTINGS, DETECTION_SETTINGS  # noqa: E402
 from yolox_ros.errors import ConfigError  # noqa: E402
+from yolox_ros.ros import launch_arguments  # noqa: E402
 from yolox_ros.ros.param_table import markdown_table  # noqa: E402
 from yolox_ros.ros.params import SPECS  # noqa: E402
 
@@ -21,6 +22,9 @@ pytestmark = pytest.mark.ros
 
 README_TABLE = re.compile(
     r"<!-- parameters: generated [^\n]*-->\n(.*?)<!-- parameters: end -->", re.DOTALL
+)
+README_LAUNCH_TABLE = re.compile(
+    r"<!-- launch arguments: generated [^\n]*-->\n(.*?)<!-- launch arguments: end -->", re.DOTALL
 )
 
 
@@ -31,6 +35,24 @@ def test_readme_parameter_table_is_the_generated_one() -> None:
         "README parameter table is stale: regenerate it with "
         "`python -m yolox_ros.ros.param_table --markdown`"
     )
+
+
+def test_readme_launch_table_is_the_generated_one() -> None:
+    found = README_LAUNCH_TABLE.search((REPO_ROOT / "README.md").read_text())
+    assert found, "README.md lost its generated launch arguments table markers"
+    assert found.group(1) == launch_arguments.markdown_table(), (
+        "README launch arguments table is stale: regenerate it with "
+        "`python -m yolox_ros.ros.param_table --launch`"
+    )
+
+
+def test_launch_files_declare_their_arguments_from_the_one_table() -> None:
+    for path in (REPO_ROOT / "launch").glob("*.launch.py"):
+        source = path.read_text()
+        assert "DeclareLaunchArgument" not in source, path.name
+        assert "declare(" in source, path.name
+    for config in launch_arguments.MODEL_CONFIGS.values():
+        assert (REPO_ROOT / "config" / config).is_file(), config
 
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "config").glob("*.yaml")), ids=str)

@@ -1,7 +1,8 @@
-"""The README's parameter table, generated from the node's parameter declarations.
+"""The README's generated tables: the node's parameters (from their declarations) and the
+launch files' arguments (from ``launch_arguments``).
 
-``python -m yolox_ros.ros.param_table --markdown`` prints it; test/ros/test_params.py
-compares it with the README's.
+``python -m yolox_ros.ros.param_table --markdown`` (or ``--launch``) prints one;
+test/ros/test_params.py compares both with the README's.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from yolox_ros.ros import launch_arguments
 from yolox_ros.ros.params import SPECS
 
 _README_TYPES = {
@@ -51,10 +53,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m yolox_ros.ros.param_table", description=__doc__
     )
-    parser.add_argument("--markdown", action="store_true", help="print the README's table")
+    parser.add_argument("--markdown", action="store_true", help="print the parameters table")
+    parser.add_argument("--launch", action="store_true", help="print the launch arguments table")
     args = parser.parse_args()
     if args.markdown:
         print(markdown_table(), end="")
+    elif args.launch:
+        print(launch_arguments.markdown_table(), end="")
     else:
         parser.print_help()
 

@@ -41,6 +41,7 @@ import torch
 
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.preprocess import LetterboxBuffers
+from yolox_ros.metadata import ModelMetadata
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = REPO_ROOT / "models" / "track_sign_nano.onnx"  # the default model
@@ -100,8 +101,8 @@ def torch_checkpoint(folder: Path) -> Path:
     with np.load(GOLDEN_WEIGHTS) as arrays:
         state_dict = {key: torch.from_numpy(arrays[key]) for key in arrays.files}
     path = folder / "nano_golden.pth"
-    meta = {"model_name": "nano", "class_names": CLASS_NAMES, "input_size": [416, 416]}
-    torch.save({"model": state_dict, "meta": meta}, path)
+    meta = ModelMetadata(class_names=tuple(CLASS_NAMES), input_size=(416, 416), model_name="nano")
+    torch.save({"model": state_dict, "meta": meta.to_values()}, path)
     return path
 
 

@@ -46,75 +46,88 @@ class ModelMetadata:
     decoded: bool | None = None
     strides: tuple[int, ...] = DEFAULT_STRIDES
 
-    def to_props(self) -> dict[str, str]:
-        """Serialise to ONNX ``metadata_props`` (string to string)."""
-        props = {KEY_STRIDES: json.dumps(list(self.strides))}
+    def to_values(self) -> dict[str, object]:
+        """Plain JSON values by key: a sidecar's object, a training checkpoint's ``"meta"``."""
+        values: dict[str, object] = {KEY_STRIDES: list(self.strides)}
         if self.class_names is not None:
-            props[KEY_CLASS_NAMES] = json.dumps(list(self.class_names))
+            values[KEY_CLASS_NAMES] = list(self.class_names)
         if self.input_size is not None:
-            props[KEY_INPUT_SIZE] = json.dumps(list(self.input_size))
+            values[KEY_INPUT_SIZE] = list(self.input_size)
         if self.model_name is not None:
-            props[KEY_MODEL_NAME] = json.dumps(self.model_name)
+            values[KEY_MODEL_NAME] = self.model_name
         if self.decoded is not None:
-            props[KEY_DECODED] = json.dumps(self.decoded)
-        return props
+            values[KEY_DECODED] = self.decoded
+        return values
 
     @classmethod
-    def from_props(cls, props: Mapping[str, str]) -> ModelMetadata:
-        """Parse ONNX ``metadata_props``; unknown keys are ignored, malformed ones are an error."""
-
-        def load(key: str) -> object:
-            if key not in props:
-                return None
-            try:
-                return json.loads(props[key])
-            except json.JSONDecodeError as exc:
-                raise ModelLoadError(
-                    f"model metadata {key!r} is not valid JSON: {props[key]!r}"
-                ) from exc
-
-        names = load(KEY_CLASS_NAMES)
-        size = load(KEY_INPUT_SIZE)
-        name = load(KEY_MODEL_NAME)
-        decoded = load(KEY_DECODED)
-        strides = load(KEY_STRIDES)
+    def from_values(cls, values: Mapping[str, object]) -> ModelMetadata:
+        """Parse plain values; unknown keys are ignored, ill-typed ones a ``ModelLoadError``."""
+        names = values.get(KEY_CLASS_NAMES)
+        size = values.get(KEY_INPUT_SIZE)
+        name = values.get(KEY_MODEL_NAME)
+        decoded = values.get(KEY_DECODED)
+        strides = values.get(KEY_STRIDES)
         if names is not None and not (
-            isinstance(names, list) and all(isinstance(n, str) for n in names)
+            isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
         ):
             raise ModelLoadError(f"model metadata {KEY_CLASS_NAMES!r} must be a list of strings")
         if size is not None and not (
-            isinstance(size, list) and len(size) == 2 and all(_is_positive_int(v) for v in size)
+            isinstance(size, list | tuple)
+            and len(size) == 2
+            and all(_is_positive_int(v) for v in size)
         ):
             raise ModelLoadError(
                 f"model metadata {KEY_INPUT_SIZE!r} must be [height, width], got {size!r}"
             )
+        if name is not None and not isinstance(name, str):
+            raise ModelLoadError(
+                f"model metadata {KEY_MODEL_NAME!r} must be a string, got {name!r}"
+            )
         if decoded is not None and not isinstance(decoded, bool):
             raise ModelLoadError(f"model metadata {KEY_DECODED!r} must be true or false")
         if strides is not None and not (
-            isinstance(strides, list) and strides and all(_is_positive_int(s) for s in strides)
+            isinstance(strides, list | tuple)
+            and strides
+            and all(_is_positive_int(s) for s in strides)
         ):
             raise ModelLoadError(f"model metadata {KEY_STRIDES!r} must be a list of positive ints")
         return cls(
             class_names=tuple(names) if names is not None else None,
             input_size=(size[0], size[1]) if size is not None else None,
-            model_name=str(name) if name is not None else None,
+            model_name=name,
             decoded=decoded,
             strides=tuple(strides) if strides is not None else DEFAULT_STRIDES,
         )
 
+    def to_props(self) -> dict[str, str]:
+        """Serialise to ONNX ``metadata_props`` (string to string)."""
+        return {key: json.dumps(value) for key, value in self.to_values().items()}
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str]) -> ModelMetadata:
+        """Parse ONNX ``metadata_props``; unknown keys are ignored, malformed ones are an error."""
+        values = {}
+        for key in (KEY_CLASS_NAMES, KEY_INPUT_SIZE, KEY_MODEL_NAME, KEY_DECODED, KEY_STRIDES):
+            if key in props:
+                try:
+                    values[key] = json.loads(props[key])
+                except json.JSONDecodeError as exc:
+                    raise ModelLoadError(
+                        f"model metadata {key!r} is not valid JSON: {props[key]!r}"
+                    ) from exc
+        return cls.from_values(values)
+
     def to_json(self) -> str:
-        """The sidecar form: one JSON object with the ``to_props`` keys and plain JSON values."""
-        return json.dumps(
-            {key: json.loads(value) for key, value in self.to_props().items()}, indent=2
-        )
+        """The sidecar form: one JSON object with the ``to_values`` keys."""
+        return json.dumps(self.to_values(), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> ModelMetadata:
-        """Parse the sidecar form with the same checks as ``from_props``."""
+        """Parse the sidecar form with the same checks as ``from_values``."""
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"model metadata is not valid JSON: {exc}") from exc
         if not isinstance(values, dict):
             raise ModelLoadError("model metadata must be a JSON object")
-        return cls.from_props({key: json.dumps(value) for key, value in values.items()})
+        return cls.from_values(values)

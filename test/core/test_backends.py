@@ -19,6 +19,7 @@ from yolox_ros.core.backends import Backend, available_backends, get_backend
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.datasets.synthetic import CLASS_NAMES as NANO_NAMES
 from yolox_ros.errors import BackendError, ConfigError, ModelLoadError
+from yolox_ros.metadata import ModelMetadata
 
 BUILTIN = ("onnxruntime", "openvino", "torch")
 
@@ -240,8 +241,8 @@ def nano_checkpoints(tmp_path_factory, data_dir):
         state_dict = {key: torch.from_numpy(arrays[key]) for key in arrays.files}
     folder = tmp_path_factory.mktemp("checkpoints")
     with_meta = folder / "with_meta.pth"
-    meta = {"model_name": "nano", "class_names": list(NANO_NAMES), "input_size": [416, 416]}
-    torch.save({"model": state_dict, "meta": meta}, with_meta)
+    meta = ModelMetadata(class_names=tuple(NANO_NAMES), input_size=(416, 416), model_name="nano")
+    torch.save({"model": state_dict, "meta": meta.to_values()}, with_meta)
     without_meta = folder / "without_meta.pth"
     torch.save({"model": state_dict}, without_meta)
     return with_meta, without_meta

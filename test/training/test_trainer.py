@@ -24,7 +24,7 @@ from yolox_ros.datasets.records import DatasetError
 from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.errors import ConfigError
 from yolox_ros.metadata import ModelMetadata
-from yolox_ros.model import build_model
+from yolox_ros.model import build_model, read_checkpoint
 from yolox_ros.model.blocks import BaseConv
 from yolox_ros.training.batches import (
     labels_to_targets,
@@ -69,11 +69,9 @@ def test_a_few_iterations_on_one_batch_decrease_the_loss():
 def test_training_run_writes_checkpoints_and_onnx_with_metadata(tmp_path: Path, scenes: Path):
     onnx_path = train(tiny_config(tmp_path, scenes), log=lambda line: None)
     checkpoint = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
-    assert checkpoint["meta"] == {
-        "model_name": "nano",
-        "class_names": list(CLASS_NAMES),
-        "input_size": [64, 64],
-    }
+    assert read_checkpoint(tmp_path / "best.pt").meta == ModelMetadata(
+        class_names=tuple(CLASS_NAMES), input_size=(64, 64), model_name="nano"
+    )
     model = build_model("nano", len(CLASS_NAMES))
     model.load_state_dict(checkpoint["model"])
     proto = onnx.load(str(onnx_path))
@@ -106,8 +104,7 @@ def test_a_rectangular_input_trains_exports_and_detects_end_to_end(tmp_path: Pat
         (128, 192),
     }
     onnx_path = train(config, log=lambda line: None)
-    checkpoint = torch.load(tmp_path / "best.pt", map_location="cpu", weights_only=True)
-    assert checkpoint["meta"]["input_size"] == [64, 96]
+    assert read_checkpoint(tmp_path / "best.pt").meta.input_size == (64, 96)
     proto = onnx.load(str(onnx_path))
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     assert meta.input_size == (64, 96)

@@ -1,8 +1,8 @@
 """Reading model checkpoints: official YOLOX ``.pth`` files, plain state dicts and ``.npz``.
 
 A checkpoint is a dict with the state dict under ``"model"`` (official key
-names). Checkpoints written by our trainer also carry ``"meta"``:
-``{"model_name": str, "class_names": [str, ...], "input_size": [h, w]}``.
+names). Checkpoints written by our trainer also carry ``"meta"``: the model's
+``ModelMetadata`` as plain values (``to_values``), the keys an exported ONNX file has.
 """
 
 from __future__ import annotations
@@ -43,28 +43,10 @@ def _parse_meta(meta: object, path: Path) -> ModelMetadata:
         return ModelMetadata()
     if not isinstance(meta, Mapping):
         raise ModelLoadError(f"checkpoint {path}: 'meta' must be a dict, got {type(meta).__name__}")
-    name = meta.get("model_name")
-    names = meta.get("class_names")
-    size = meta.get("input_size")
-    if name is not None and not isinstance(name, str):
-        raise ModelLoadError(f"checkpoint {path}: meta 'model_name' must be a string, got {name!r}")
-    if names is not None and not (
-        isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
-    ):
-        raise ModelLoadError(f"checkpoint {path}: meta 'class_names' must be a list of strings")
-    if size is not None and not (
-        isinstance(size, list | tuple)
-        and len(size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
-    ):
-        raise ModelLoadError(
-            f"checkpoint {path}: meta 'input_size' must be [height, width], got {size!r}"
-        )
-    return ModelMetadata(
-        class_names=tuple(names) if names is not None else None,
-        input_size=(size[0], size[1]) if size is not None else None,
-        model_name=name,
-    )
+    try:
+        return ModelMetadata.from_values(meta)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"checkpoint {path}: {exc}") from exc
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:

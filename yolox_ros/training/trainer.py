@@ -2,14 +2,14 @@
 
 SGD (momentum 0.9, Nesterov), weight decay on conv/linear weights only,
 ``lr = 0.01 / 64 * batch`` (``--lr`` sets the 0.01) under the ``yoloxwarmcos`` schedule, EMA of the
-weights, a new square input size every 10 iterations, and in the last
+weights, a new input size (of the training input's aspect) every 10 iterations, and in the last
 ``no_aug_epochs`` no mosaic/affine/mixup but the L1 loss. Evaluation and
 checkpoints use the EMA weights; the best checkpoint is the one with the best
 COCO AP@[.5:.95] on the validation split.
 
 Checkpoints (``last.pt`` every epoch, ``best.pt`` at the best AP)::
 
-    {"model": EMA state dict, "meta": {"model_name", "class_names", "input_size"},
+    {"model": EMA state dict, "meta": ModelMetadata.to_values() (model_name, class_names, ...),
      "train_state": {"model", "optimizer", "ema_updates", "next_epoch", "best_ap",
                      "evals_without_gain", "epochs", "warmup_epochs", "no_aug_epochs"}}
 
@@ -62,6 +62,7 @@ from yolox_ros.datasets.metrics import (
 )
 from yolox_ros.datasets.records import DatasetError
 from yolox_ros.errors import ConfigError
+from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import YOLOX, build_model, load_weights, read_checkpoint
 from yolox_ros.model.export import export_onnx
 from yolox_ros.training.allocator import release_freed_memory, reuse_freed_memory
@@ -214,11 +215,11 @@ class TrainState:
     def checkpoint(self, config: TrainConfig, with_train_state: bool) -> dict:
         content = {
             "model": {k: v.cpu() for k, v in self.ema.ema.state_dict().items()},
-            "meta": {
-                "model_name": config.model_name,
-                "class_names": list(config.class_names),
-                "input_size": list(config.test_size),
-            },
+            "meta": ModelMetadata(
+                class_names=tuple(config.class_names),
+                input_size=tuple(config.test_size),
+                model_name=config.model_name,
+            ).to_values(),
         }
         if with_train_state:
             content["train_state"] = {
@@ -261,7 +262,7 @@ def initial_state(
         return TrainState(model, optimizer, ModelEMA(model), config.epochs)
     last_path = config.output / "last.pt"
     saved = torch.load(last_path, map_location=device, weights_only=True)
-    saved_names = tuple(saved["meta"]["class_names"])
+    saved_names = ModelMetadata.from_values(saved["meta"]).class_names
     if saved_names != config.class_names:
         raise ConfigError(
             f"cannot resume {last_path}: it was trained on classes {list(saved_names)}, "

@@ -3,7 +3,7 @@
 Models (written to --work-dir):
 
 - nano: the shipped ``models/street_sign_nano.onnx``; its ncnn conversion and
-  INT8 version (``yolox_ros.model.export.quantize_int8``, calibrated on 64 synthetic
+  INT8 version (``yolox_ros.convert.int8.quantize_int8``, calibrated on 64 synthetic
   training scenes, seed 0); for torch, the golden test weights (same
   architecture, other weights: no AP for that row).
 - tiny: random weights (``torch.manual_seed(0)``), 7 classes, 416x416, exported with
@@ -39,12 +39,14 @@ import cv2
 import numpy as np
 import torch
 
+from yolox_ros.convert.int8 import quantize_int8
+from yolox_ros.convert.ncnn import export_ncnn
 from yolox_ros.core.backends.auto import cache_file
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.preprocess import LetterboxBuffers
-from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.model import build_model, read_checkpoint
-from yolox_ros.model.export import export_ncnn, export_onnx, quantize_int8
+from yolox_ros.model.export import export_onnx
+from yolox_ros.synthetic import CLASS_NAMES, render_scene, scene_rng
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"

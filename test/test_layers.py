@@ -2,8 +2,10 @@
 
 - Nothing outside ``yolox_ros.ros`` imports rclpy or a message package: the core,
   the model, training and the command lines run without ROS.
-- Nothing the node may import pulls in PyTorch: only the model, training, the
-  export command and the torch backend do.
+- Nothing the node may import pulls in PyTorch: only the model, training and the
+  torch backend do (the export command imports the model only to export a checkpoint).
+- The ONNX converters (ncnn, INT8) and the export command need neither PyTorch nor
+  ROS: an exported ONNX file can be converted on a machine without PyTorch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ ROS_PACKAGE = "yolox_ros.ros"
 TORCH_MODULES = (
     "yolox_ros.model",
     "yolox_ros.training",
-    "yolox_ros.cli.export",
     "yolox_ros.core.backends.torch_backend",
 )
 ROS_MODULES = ("rclpy", "sensor_msgs", "vision_msgs", "std_msgs", "diagnostic_msgs")
@@ -67,6 +68,13 @@ def assert_imports_none_of(forbidden: tuple[str, ...], modules: list[str]) -> No
 
 def test_core_imports_neither_ros_nor_torch():
     assert_imports_none_of(("torch", *ROS_MODULES), ["yolox_ros.core"])
+
+
+def test_converters_and_the_export_command_import_neither_ros_nor_torch():
+    modules = [m for m in modules_outside(()) if m.startswith("yolox_ros.convert")]
+    assert "yolox_ros.convert.ncnn" in modules and "yolox_ros.convert.int8" in modules
+    pytest.importorskip("onnx")  # the converters need it, the detector alone does not
+    assert_imports_none_of(("torch", *ROS_MODULES), [*modules, "yolox_ros.cli.export"])
 
 
 def test_nothing_the_node_may_import_imports_torch():

@@ -9,8 +9,8 @@ from support import STREET_MODEL, VIA_MODEL
 
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.postprocess import iou_above
-from yolox_ros.datasets.synthetic import CLASS_NAMES, TRACK_CLASS_NAMES, render_scene
 from yolox_ros.metadata import ModelMetadata
+from yolox_ros.synthetic import CLASS_NAMES, TRACK_CLASS_NAMES, render_scene
 
 
 def test_the_via_model_carries_the_via_classes_and_its_input_size():

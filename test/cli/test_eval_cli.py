@@ -14,7 +14,7 @@ from yolox_ros.cli.eval import main
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.datasets import open_dataset
 from yolox_ros.datasets.coco import to_coco_dict
-from yolox_ros.datasets.synthetic import CLASS_NAMES, write_dataset
+from yolox_ros.synthetic import CLASS_NAMES, write_dataset
 
 pycocotools = pytest.importorskip("pycocotools")
 MODEL = STREET_MODEL  # trained on the synthetic street scenes the test writes

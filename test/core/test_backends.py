@@ -17,9 +17,9 @@ from support.rectangle_backend import ENTRY_POINT_NAME, RectangleBackend, declar
 
 from yolox_ros.core.backends import Backend, available_backends, get_backend
 from yolox_ros.core.detector import Detector, DetectorConfig
-from yolox_ros.datasets.synthetic import CLASS_NAMES as NANO_NAMES
 from yolox_ros.errors import BackendError, ConfigError, ModelLoadError
 from yolox_ros.metadata import ModelMetadata
+from yolox_ros.synthetic import CLASS_NAMES as NANO_NAMES
 
 BUILTIN = ("onnxruntime", "openvino", "torch")
 

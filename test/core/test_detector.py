@@ -11,9 +11,9 @@ from support.onnx_models import write_yolox_like_onnx
 from support.rectangle_backend import ENTRY_POINT_NAME, declare_entry_points, write_rectangle_model
 
 from yolox_ros.core.detector import Detector, DetectorConfig
-from yolox_ros.datasets.synthetic import CLASS_NAMES as NANO_NAMES
 from yolox_ros.errors import ConfigError, InvalidImageError, ModelLoadError
 from yolox_ros.metadata import ModelMetadata
+from yolox_ros.synthetic import CLASS_NAMES as NANO_NAMES
 
 TARGET_BGR = (0, 0, 255)
 BACKGROUND_BGR = (90, 140, 60)

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from yolox_ros.cli.export import main
-from yolox_ros.datasets.synthetic import CLASS_NAMES
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model, load_weights, read_checkpoint
 from yolox_ros.model.export import export_onnx
+from yolox_ros.synthetic import CLASS_NAMES
 
 torch.set_num_threads(1)
 

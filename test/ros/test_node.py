@@ -441,7 +441,7 @@ def test_burst_of_frames_processes_the_latest_and_counts_the_dropped(
 
 
 def test_default_model_is_the_shipped_via_traffic_sign_model(ros_env: dict[str, str]) -> None:
-    from yolox_ros.datasets.synthetic import TRACK_CLASS_NAMES as CLASS_NAMES
+    from yolox_ros.synthetic import TRACK_CLASS_NAMES as CLASS_NAMES
 
     with NodeHarness({"num_threads": 1}) as harness:
         labels = harness.subscribe(LabelInfo, "label_info", LATCHED)
@@ -456,7 +456,7 @@ def test_default_model_is_the_shipped_via_traffic_sign_model(ros_env: dict[str, 
 def test_sign_at_a_known_place_is_found_there_in_original_pixels(
     ros_env: dict[str, str], width: int, height: int, encoding: str, row_padding: int
 ) -> None:
-    from yolox_ros.datasets.synthetic import CLASS_NAMES, STOP, render_scene
+    from yolox_ros.synthetic import CLASS_NAMES, STOP, render_scene
 
     scale = width / 640
     box = np.array([300, 180, 380, 260]) * scale

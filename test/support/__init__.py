@@ -23,7 +23,7 @@ STREET_MODEL = REPO_ROOT / "models" / "street_sign_nano.onnx"
 
 def street_scenes(count: int, seed: int = 7) -> list:
     """``count`` synthetic 640x480 street scenes (BGR): what the street model was trained on."""
-    from yolox_ros.datasets.synthetic import render_scene, scene_rng
+    from yolox_ros.synthetic import render_scene, scene_rng
 
     return [render_scene(scene_rng(seed, index))[0] for index in range(count)]
 

@@ -14,7 +14,6 @@ from torch import nn
 
 from yolox_ros.datasets import open_dataset
 from yolox_ros.model import build_model
-from yolox_ros.training.augment import AugmentConfig
 from yolox_ros.training.batches import (
     AugmentedSamples,
     EpochBatches,
@@ -23,6 +22,7 @@ from yolox_ros.training.batches import (
 )
 from yolox_ros.training.distributed import SINGLE, World
 from yolox_ros.training.loss import yolox_loss
+from yolox_ros.training.recipes import recipe_for
 
 BATCH = 4
 
@@ -44,7 +44,7 @@ def first_step(rank: int, size: int, init_file: str, scenes: str, output: str) -
         )
     try:
         dataset = open_dataset(scenes)
-        augment = AugmentConfig.for_model("nano")
+        augment = recipe_for("nano").augment(flip_prob=0.5)
         samples = AugmentedSamples(dataset, (64, 64), augment, seed=0, strong_until=1)
         batches = EpochBatches([[i] for i in range(len(dataset))], BATCH, seed=0, start=0, end=1)
         images, targets = next(iter(batch_loader(samples, world.share(batches), 0, False)))

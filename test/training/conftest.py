@@ -32,7 +32,7 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory) -> Path:
     """Eight small synthetic scenes on disk, as the generator writes them (COCO)."""
-    from yolox_ros.datasets.synthetic import write_dataset
+    from yolox_ros.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("scenes")
     write_dataset(root, count=8, seed=1, width=128, height=96)

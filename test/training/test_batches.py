@@ -11,9 +11,6 @@ from torch._utils import ExceptionWrapper
 
 from yolox_ros.datasets import open_dataset
 from yolox_ros.datasets.records import DatasetError
-from yolox_ros.training.augment import (
-    AugmentConfig,
-)
 from yolox_ros.training.batches import (
     AugmentedSamples,
     CachedSource,
@@ -23,10 +20,11 @@ from yolox_ros.training.batches import (
     model_input,
     one_line_worker_errors,
 )
+from yolox_ros.training.recipes import recipe_for
 
 
 def _samples(dataset, seed=0) -> AugmentedSamples:
-    config = AugmentConfig.for_model("nano")
+    config = recipe_for("nano").augment(flip_prob=0.5)
     return AugmentedSamples(dataset, (64, 64), config, seed, strong_until=10)
 
 

@@ -14,8 +14,8 @@ from support import REPO_ROOT
 from support.distributed import first_step
 
 from yolox_ros.cli.eval import main as eval_main
-from yolox_ros.datasets.synthetic import CLASS_NAMES, write_dataset
 from yolox_ros.model import build_model
+from yolox_ros.synthetic import CLASS_NAMES, write_dataset
 
 
 @pytest.fixture(scope="module")

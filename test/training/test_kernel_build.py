@@ -21,6 +21,9 @@ pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compile
 # before and after, and the cached library's path.
 LOAD = textwrap.dedent(
     """
+    import sys
+    if len(sys.argv) > 1:
+        __import__(sys.argv[1])  # a package bringing an OpenMP runtime of its own, first
     import torch
     from yolox_ros.training.kernels import build
     from yolox_ros.training.kernels.fused_bn_silu import SOURCE
@@ -43,9 +46,9 @@ def counting_compiler(tmp_path: Path, delay_s: float = 0.0) -> tuple[str, Path]:
     return str(script), calls
 
 
-def load_in_process(env: dict[str, str]) -> subprocess.Popen:
+def load_in_process(env: dict[str, str], *first_imports: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", LOAD],
+        [sys.executable, "-c", LOAD, *first_imports],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -94,6 +97,15 @@ def test_the_kernel_brings_no_second_openmp_runtime(tmp_path: Path) -> None:
     before, after, _ = finished(load_in_process(environment(tmp_path, "cc")))
     assert before == after
     assert len(eval(before)) == 1  # noqa: S307 - our own subprocess's printed list
+
+
+def test_another_packages_openmp_runtime_is_not_taken_for_pytorchs(tmp_path: Path) -> None:
+    """ncnn's wheel brings its own renamed libgomp; the kernel still gets PyTorch's."""
+    pytest.importorskip("ncnn")
+    before, after, _ = finished(load_in_process(environment(tmp_path, "cc"), "ncnn"))
+    assert before == after
+    runtimes = eval(before)  # noqa: S307 - our own subprocess's printed list
+    assert len(runtimes) == 2 and str(build.pytorch_openmp_runtime()) in runtimes
 
 
 def test_another_source_or_cpu_gets_its_own_build(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,7 +168,7 @@ def test_a_run_slower_than_its_plan_stops_before_overrunning_by_more_than_an_epo
 @pytest.fixture(scope="module")
 def scenes_64(tmp_path_factory) -> Path:
     """Eight 64x64 synthetic scenes (COCO): six to train on, two to validate."""
-    from yolox_ros.datasets.synthetic import write_dataset
+    from yolox_ros.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("scenes64")
     write_dataset(root, count=8, seed=1, width=64, height=64)

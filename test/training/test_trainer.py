@@ -21,11 +21,11 @@ from support.training_runs import tiny_config
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.datasets import open_dataset, summarize
 from yolox_ros.datasets.records import DatasetError
-from yolox_ros.datasets.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.errors import ConfigError
 from yolox_ros.metadata import ModelMetadata
 from yolox_ros.model import build_model, read_checkpoint
 from yolox_ros.model.blocks import BaseConv
+from yolox_ros.synthetic import CLASS_NAMES, render_scene, scene_rng
 from yolox_ros.training.batches import (
     labels_to_targets,
 )
@@ -262,7 +262,7 @@ def test_init_from_an_official_checkpoint_with_another_class_count(
 def test_short_real_training_run_learns_and_exports_a_working_model(tmp_path: Path):
     """A few minutes: 5 epochs of 396 synthetic scenes written as COCO, then ONNX."""
     from yolox_ros.core.detector import Detector, DetectorConfig
-    from yolox_ros.datasets.synthetic import write_dataset
+    from yolox_ros.synthetic import write_dataset
 
     write_dataset(tmp_path / "data", count=440, seed=0, width=640, height=480)
     config = tiny_config(

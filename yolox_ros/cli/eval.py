@@ -19,6 +19,7 @@ from pathlib import Path
 
 from yolox_ros.cli import comma_names
 from yolox_ros.core.settings import CONF_THRESHOLD
+from yolox_ros.datasets import FORMATS
 from yolox_ros.errors import YoloxRosError
 
 TORCH_SUFFIXES = (".pt", ".pth")
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("model", type=Path, help=".onnx (or another engine's model) or .pt/.pth")
     parser.add_argument("data", help="dataset: COCO JSON, VOC folder, YOLO data.yaml")
-    parser.add_argument("--format", choices=("coco", "voc", "yolo"), help="dataset format")
+    parser.add_argument("--format", choices=FORMATS, help="dataset format")
     parser.add_argument(
         "--split",
         help="split to read where there are several (default: val; train with --val-fraction, "

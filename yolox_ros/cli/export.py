@@ -10,6 +10,7 @@ or to ncnn (``.param`` + ``.bin`` + ``.json`` metadata sidecar).
 
 Input ``images`` [B, 3, H, W] float32 BGR 0..255; output ``output`` [B, N, 5+C]
 with sigmoid obj/cls and, by default as in the official export, boxes NOT decoded.
+Only exporting a checkpoint imports torch; converting an ONNX file does not need it.
 """
 
 from __future__ import annotations
@@ -17,50 +18,17 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
-import onnx
-
 from yolox_ros.cli import comma_names
-from yolox_ros.core.preprocess import LetterboxBuffers
+from yolox_ros.convert.int8 import quantize_int8_from_images
+from yolox_ros.convert.ncnn import export_ncnn, ncnn_paths
+from yolox_ros.convert.onnx_layout import DEFAULT_OPSET, MAX_OPSET
 from yolox_ros.errors import ConfigError, YoloxRosError
-from yolox_ros.model import (
-    build_model,
-    canonical_name,
-    load_weights,
-    read_checkpoint,
-    resolve_size,
-)
-from yolox_ros.model.export import (
-    DEFAULT_OPSET,
-    export_ncnn,
-    export_onnx,
-    ncnn_paths,
-    quantize_int8,
-)
 
 FORMATS = ("onnx", "ncnn", "onnx-int8")
 DEFAULT_CALIBRATION_COUNT = 64
-
-
-def _read_class_names_file(path: str) -> tuple[str, ...]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read class names file {path}: {exc.strerror}") from exc
-    return tuple(line.strip() for line in lines if line.strip())
-
-
-def _check_class_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    if not names or any(not name for name in names):
-        raise ConfigError(f"class names must be non-empty, got {list(names)}")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ConfigError(f"class names must be unique, repeated: {', '.join(duplicates)}")
-    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,7 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("HEIGHT", "WIDTH"),
         help="network input size (default: the model's standard size, 416 nano/tiny, else 640)",
     )
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (11..20)")
+    parser.add_argument(
+        "--opset",
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset ({DEFAULT_OPSET}..{MAX_OPSET})",
+    )
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
     parser.add_argument(
         "--decode-in-inference",
@@ -131,34 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _calibration_tensors(
-    folder: Path, input_size: tuple[int, int], count: int
-) -> Iterator[np.ndarray]:
-    """Up to ``count`` images of ``folder`` (sorted by name), letterboxed as the detector does."""
-    buffers = LetterboxBuffers(input_size)
-    used = 0
-    for path in sorted(folder.iterdir()):
-        image = cv2.imread(str(path)) if path.is_file() and used < count else None
-        if image is None:  # not an image (or enough of them)
-            continue
-        used += 1
-        tensor, _ = buffers.fill([image], 1)
-        yield tensor.copy()  # the buffers are reused by the next fill
-
-
 def _quantize(onnx_path: Path, args: argparse.Namespace) -> Path:
     folder = args.calibration_images
     if folder is None or not folder.is_dir():
         raise ConfigError("--format onnx-int8 needs --calibration-images FOLDER (of images)")
     if args.calibration_count < 1:
         raise ConfigError(f"--calibration-count must be >= 1, got {args.calibration_count}")
-    dims = onnx.load(str(onnx_path)).graph.input[0].type.tensor_type.shape.dim
-    tensors = list(
-        _calibration_tensors(folder, (dims[2].dim_value, dims[3].dim_value), args.calibration_count)
-    )
-    if not tensors:
-        raise ConfigError(f"no readable images in {folder}")
-    return quantize_int8(onnx_path, args.output, tensors)
+    return quantize_int8_from_images(onnx_path, args.output, folder, args.calibration_count)
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -184,53 +136,20 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def _export_checkpoint(args: argparse.Namespace, output: Path) -> Path:
-    checkpoint = read_checkpoint(args.checkpoint)
-    meta = checkpoint.meta
+    # Imported here: only a checkpoint needs torch, converting an ONNX file does not.
+    from yolox_ros.model.export import export_checkpoint
 
-    model_name = args.model or meta.model_name
-    if model_name is None:
-        raise ConfigError("model size unknown: pass --model (nano, tiny, s, m, l, x)")
-    size = resolve_size(
-        model_name,
+    return export_checkpoint(
+        args.checkpoint,
+        output,
+        model_name=args.model,
+        num_classes=args.num_classes,
+        class_names=args.class_names,
+        class_names_file=args.class_names_file,
+        input_size=tuple(args.input_size) if args.input_size else None,
         depth=args.depth,
         width=args.width,
         depthwise=args.depthwise,
-        input_size=args.input_size or meta.input_size,
-    )
-
-    checkpoint_classes = checkpoint.num_classes
-    num_classes = args.num_classes if args.num_classes is not None else checkpoint_classes
-    if checkpoint_classes is not None and num_classes != checkpoint_classes:
-        raise ConfigError(
-            f"--num-classes {num_classes} but checkpoint {args.checkpoint} has "
-            f"{checkpoint_classes} classes"
-        )
-
-    if args.class_names is not None:
-        class_names = args.class_names
-    elif args.class_names_file is not None:
-        class_names = _read_class_names_file(args.class_names_file)
-    elif meta.class_names is not None:
-        class_names = meta.class_names
-    else:
-        raise ConfigError("class names unknown: pass --class-names or --class-names-file")
-    class_names = _check_class_names(class_names)
-    num_classes = num_classes or len(class_names)
-
-    model = build_model(
-        model_name,
-        num_classes,
-        depth=size.depth,
-        width=size.width,
-        depthwise=size.depthwise,
-    )
-    load_weights(model, checkpoint.state_dict)
-    return export_onnx(
-        model,
-        output,
-        class_names=class_names,
-        input_size=size.input_size,
-        model_name=canonical_name(model_name),
         decode_in_inference=args.decode_in_inference,
         dynamic_batch=args.dynamic_batch,
         opset=args.opset,

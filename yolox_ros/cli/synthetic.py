@@ -5,7 +5,7 @@ python -m yolox_ros synthetic --theme track --out runs/data/track --count 4000 -
 python -m yolox_ros synthetic --theme track --drive --out runs/track_drive --count 30 --seed 4
 
 Writes DIR/images/*.jpg + DIR/annotations.json, or with --drive DIR/frame_NNNN.jpg +
-DIR/annotations.json (see yolox_ros.datasets.synthetic.writer).
+DIR/annotations.json (see yolox_ros.synthetic.writer).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolox_ros.datasets.synthetic import THEMES, write_dataset, write_drive
+from yolox_ros.synthetic import THEMES, write_dataset, write_drive
 
 
 def _parse_size(text: str) -> tuple[int, int]:

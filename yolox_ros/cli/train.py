@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from yolox_ros.cli import comma_names
@@ -54,90 +55,24 @@ def _scale_range(text: str) -> tuple[float, float]:
 
 
 def _default_threads() -> int:
-    """The cores this process may use, shared among the processes torchrun starts here.
-
-    On a 2-core machine one thread trained at 0.76x the speed of two, end to end
-    (benchmarks/train_benchmark.py).
-    """
+    """The cores this process may use, shared among the processes torchrun starts here."""
     local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, len(os.sched_getaffinity(0)) // local_processes)
 
 
-def _parser() -> argparse.ArgumentParser:
-    # Options default to "not given", so that a --config file's values stand unless overridden.
-    parser = argparse.ArgumentParser(
-        prog="python -m yolox_ros train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        argument_default=argparse.SUPPRESS,
-    )
-    add = parser.add_argument
-    add("--config", type=Path, help="a run's config.yaml to repeat (other options override it)")
-    add("--data", help="training dataset (COCO JSON, VOC folder, YOLO data.yaml)")
-    add("--format", dest="data_format", choices=("coco", "voc", "yolo"), help="dataset format")
-    add("--images", help="folder of --data's images, where the layout does not say")
-    add("--val", help="validation dataset (default: hold out --val-fraction of --data)")
-    add("--val-fraction", type=float, help="fraction of frames held out (default 0.1)")
-    add("--group-pattern", help="regex whose group 1 names a frame (default: Roboflow copies)")
-    add("--one-copy-per-epoch", action="store_true", help="an epoch sees one copy of each frame")
-    add(
-        "--classes",
-        type=comma_names,
-        help="comma-separated classes to keep, OLD=NEW renames (default: all)",
-    )
-    add(
-        "--flip-pairs",
-        type=comma_names,
-        help="mirror-image classes, e.g. left:right,no_left:no_right",
-    )
-    add("--output", type=Path, help="run directory")
-    add("--model", dest="model_name", help="nano, tiny, s, m, l or x (default nano)")
-    add("--init", help="weights to start from: an official .pth or one of our checkpoints")
-    add("--resume", action="store_true", help="continue from OUTPUT/last.pt")
-    add("--epochs", type=int, help="default 300")
-    add("--batch", dest="batch_size", type=int, help="default 64")
-    add("--lr", type=float, help="peak learning rate per 64 images (default 0.01, official)")
-    add(
-        "--train-size",
-        type=_input_size,
-        help="training input SIDE or HEIGHT,WIDTH (default: the model's standard)",
-    )
-    add("--test-size", type=_input_size, help="evaluation and export size (default: train size)")
-    add(
-        "--multiscale",
-        type=_size_range,
-        help="MIN,MAX training heights; the width keeps the aspect (default: official)",
-    )
-    add(
-        "--mosaic-scale",
-        type=_scale_range,
-        help="MIN,MAX scale of the mosaic's affine step (default: the model's, nano 0.5,1.5)",
-    )
-    add("--warmup-epochs", type=int, help="default 5")
-    add("--no-aug-epochs", type=int, help="default 15")
-    add("--flip-prob", type=float, help="default 0.5")
-    add("--eval-interval", type=int, help="epochs between evaluations (default 10)")
-    add("--patience", type=int, help="early stop after N evaluations without gain (0: never)")
-    add("--device", help="auto (default), cpu, cuda or cuda:N")
-    add("--amp", action="store_true", help="bfloat16 forward pass (CUDA, or a CPU with bf16)")
-    add(
-        "--no-fused-bn-silu",
-        dest="fused_bn_silu",
-        action="store_false",
-        help="on the CPU, PyTorch's BatchNorm and SiLU instead of the compiled fused kernel",
-    )
-    add("--sync-bn", action="store_true", help="under torchrun: SyncBatchNorm across the GPUs")
-    add("--workers", type=int, help="data-loading processes (default 2)")
-    add("--cache", action="store_true", help="keep the decoded training images in RAM")
-    add(
-        "--time-budget",
-        dest="time_budget_s",
-        type=float,
-        help="seconds: after the first epoch, plan the most epochs (up to --epochs) that end "
-        "within it, tails cut to a quarter each; refused with the minimum if 2 do not fit",
-    )
-    add("--seed", type=int, help="default 0")
-    add(
+# How the command line reads the values of each ``kind`` of TrainConfig option.
+VALUE_PARSERS = {
+    "names": comma_names,
+    "size": _input_size,
+    "heights": _size_range,
+    "scales": _scale_range,
+}
+
+
+def _threads_parser() -> argparse.ArgumentParser:
+    # Parsed first, on its own: OpenMP reads OMP_NUM_THREADS when torch is imported.
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
         "--threads",
         type=int,
         default=_default_threads(),
@@ -146,13 +81,51 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parser() -> argparse.ArgumentParser:
+    """The options of every TrainConfig setting, with its help and default (imports torch)."""
+    from yolox_ros.training.config import FROM_RECIPE, TrainConfig
+    from yolox_ros.training.recipes import RECIPES
+
+    # Options default to "not given", so that a --config file's values stand unless overridden.
+    parser = argparse.ArgumentParser(
+        prog="python -m yolox_ros train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+        parents=[_threads_parser()],
+    )
+    parser.add_argument(
+        "--config", type=Path, help="a run's config.yaml to repeat (other options override it)"
+    )
+    nano = RECIPES["nano"]
+    for setting in fields(TrainConfig):
+        option = setting.metadata.get("option")
+        if option is None:
+            continue
+        keywords = {"dest": setting.name, **option["argparse"]}
+        if option["kind"]:
+            keywords["type"] = VALUE_PARSERS[option["kind"]]
+        help_text = option["help"]
+        if isinstance(setting.default, bool):
+            keywords["action"] = "store_false" if setting.default else "store_true"
+        elif setting.name in FROM_RECIPE:
+            help_text += f" (default: the model's recipe; nano {getattr(nano, setting.name)})"
+        elif setting.default not in (None, (), MISSING):
+            help_text += f" (default {setting.default})"
+        keywords["help"] = help_text
+        flag = option["flag"] or "--" + setting.name.replace("_", "-")
+        parser.add_argument(flag, **keywords)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = vars(_parser().parse_args(argv))
-    threads = args.pop("threads")
+    threads = _threads_parser().parse_known_args(argv)[0].threads
     if threads < 1:
         print(f"error: --threads must be >= 1, got {threads}", file=sys.stderr)
         return 2
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    args = vars(_parser().parse_args(argv))
+    args.pop("threads")
     import cv2
     import torch
 

@@ -1,42 +1,25 @@
 """ONNX export of a YOLOX model, with class names and input size in the file's metadata,
-and conversion of such an ONNX file to ncnn or to a statically quantised INT8 ONNX file.
+from a model in memory (``export_onnx``) or from a checkpoint file (``export_checkpoint``).
 
-Input ``images`` [B, 3, H, W] float32 BGR 0..255; output ``output`` [B, N, 5+C]
-with sigmoid obj/cls and, by default as in the official export, boxes NOT decoded.
+The file's layout (tensor names, opsets) is ``yolox_ros.convert.onnx_layout``;
+converting the ONNX file to ncnn or INT8 is ``yolox_ros.convert``, which needs no torch.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import onnx
-import onnx.version_converter
 import torch
-from onnx import helper, numpy_helper
 
-from yolox_ros.errors import ConfigError, ModelLoadError
-from yolox_ros.metadata import ModelMetadata, sidecar_path
+from yolox_ros.convert.onnx_layout import DEFAULT_OPSET, INPUT_NAME, MAX_OPSET, OUTPUT_NAME
+from yolox_ros.errors import ConfigError
+from yolox_ros.metadata import ModelMetadata
+from yolox_ros.model import build_model, canonical_name, load_weights, read_checkpoint, resolve_size
 from yolox_ros.model.yolox import YOLOX
-
-logger = logging.getLogger(__name__)
-
-INPUT_NAME = "images"
-OUTPUT_NAME = "output"
-DEFAULT_OPSET = 11
-# The TorchScript ("legacy") exporter, which reproduces the official export, stops at opset 20.
-MAX_OPSET = 20
-# Per-channel DequantizeLinear (its axis attribute) needs opset 13.
-QDQ_OPSET = 13
 
 
 def export_onnx(
@@ -112,228 +95,96 @@ def export_onnx(
     return output_path
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute[0].name == "value":
-            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    return values
-
-
-def _pixel_offset(
-    name: str, source: str, producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray]
-) -> tuple[int, int] | None:
-    """(dy, dx) when ``name`` is ``source[..., dy::2, dx::2]`` built from Slice nodes, else None."""
-    offsets: dict[int, int] = {}
-    while name != source:
-        node = producers.get(name)
-        if node is None or node.op_type != "Slice" or len(node.input) != 5:
-            return None
-        try:
-            starts, axes, steps = (constants[node.input[i]] for i in (1, 3, 4))
-        except KeyError:
-            return None
-        for start, axis, step in zip(starts, axes, steps, strict=True):
-            if step != 2 or start not in (0, 1):
-                return None
-            offsets[int(axis) % 4] = int(start)
-        name = node.input[0]
-    if set(offsets) != {2, 3}:
-        return None
-    return offsets[2], offsets[3]
-
-
-def _focus_as_convolution(graph: onnx.GraphProto) -> None:
-    """Replace the stem's strided slices + concat (Focus) with an equivalent 2x2 stride-2 conv.
-
-    ncnn has no layer for slices with a step, so the converted net would not
-    load. A convolution whose weights are one-hot picks the same pixels in the
-    same channel order; multiplying by 1 and adding zeros is exact in float32.
-    """
-    source = graph.input[0].name
-    channels = graph.input[0].type.tensor_type.shape.dim[1].dim_value
-    producers = {output: node for node in graph.node for output in node.output}
-    constants = _constants(graph)
-    for position, concat in enumerate(graph.node):
-        if concat.op_type != "Concat":
-            continue
-        offsets = [_pixel_offset(name, source, producers, constants) for name in concat.input]
-        if None in offsets:
-            continue
-        weight = np.zeros((len(offsets) * channels, channels, 2, 2), np.float32)
-        for branch, (dy, dx) in enumerate(offsets):
-            for channel in range(channels):
-                weight[branch * channels + channel, channel, dy, dx] = 1.0
-        weight_name = f"{concat.name or 'focus'}_space_to_depth_weight"
-        graph.initializer.append(numpy_helper.from_array(weight, weight_name))
-        conv = helper.make_node(
-            "Conv",
-            [source, weight_name],
-            list(concat.output),
-            name=f"{concat.name or 'focus'}_space_to_depth",
-            kernel_shape=[2, 2],
-            strides=[2, 2],
-        )
-        graph.node.remove(concat)
-        graph.node.insert(position, conv)
-        _drop_unused_nodes(graph)
-        return
-    raise ModelLoadError("no Focus stem (strided slices of the input) found in the ONNX graph")
-
-
-def _drop_unused_nodes(graph: onnx.GraphProto) -> None:
-    needed = {output.name for output in graph.output}
-    kept = []
-    for node in reversed(graph.node):
-        if any(output in needed for output in node.output):
-            kept.append(node)
-            needed.update(node.input)
-    del graph.node[:]
-    graph.node.extend(reversed(kept))
-
-
-def ncnn_paths(param_path: str | Path) -> tuple[Path, Path, Path]:
-    """The three files of an ncnn model: ``m.param``, ``m.bin`` and the metadata ``m.json``."""
-    param_path = Path(param_path)
-    if param_path.suffix != ".param":
-        raise ConfigError(f"an ncnn model path must end in .param, got {param_path}")
-    return param_path, param_path.with_suffix(".bin"), sidecar_path(param_path)
-
-
-def export_ncnn(onnx_path: str | Path, param_path: str | Path) -> Path:
-    """Convert a YOLOX ONNX file (as ``export_onnx`` writes) to ncnn with pnnx; returns the .param.
-
-    Writes ``m.param`` and ``m.bin`` (float32 weights, so results match the
-    ONNX model) and ``m.json`` with the ONNX file's ``ModelMetadata``, which
-    the ncnn backend reads. The input size is fixed at the ONNX file's.
-    """
-    try:
-        import pnnx  # imported here: only this conversion needs the pnnx executable
-    except ImportError as exc:
-        raise ConfigError("ncnn export needs the pnnx converter: pip install pnnx") from exc
-
-    param_path, bin_path, metadata_path = ncnn_paths(param_path)
-    proto = onnx.load(str(onnx_path))
-    metadata = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
-    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-    height, width = metadata.input_size or (dims[2], dims[3])
-    if not height or not width:
-        raise ConfigError(f"{onnx_path} has no fixed input size and no input_size metadata")
-    metadata = ModelMetadata(
-        class_names=metadata.class_names,
-        input_size=(height, width),
-        model_name=metadata.model_name,
-        decoded=metadata.decoded,
-        strides=metadata.strides,
-    )
-    _focus_as_convolution(proto.graph)
-
-    param_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="yolox_ncnn_") as work:
-        work_dir = Path(work)
-        source = work_dir / "model.onnx"
-        onnx.save(proto, str(source))
-        # pnnx writes several intermediate files next to its input unless told where.
-        outputs = {
-            key: work_dir / name
-            for key, name in (
-                ("pnnxparam", "model.pnnx.param"),
-                ("pnnxbin", "model.pnnx.bin"),
-                ("pnnxpy", "model_pnnx.py"),
-                ("pnnxonnx", "model.pnnx.onnx"),
-                ("ncnnparam", "model.ncnn.param"),
-                ("ncnnbin", "model.ncnn.bin"),
-                ("ncnnpy", "model_ncnn.py"),
-            )
-        }
-        command = [
-            pnnx.EXEC_PATH,
-            str(source),
-            f"inputshape=[1,3,{height},{width}]",
-            "fp16=0",
-            *(f"{key}={path}" for key, path in outputs.items()),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not outputs["ncnnparam"].is_file():
-            raise ModelLoadError(
-                f"pnnx could not convert {onnx_path}: {result.stderr.strip()[-2000:]}"
-            )
-        unsupported = [
-            line for line in result.stderr.splitlines() if "not supported" in line.lower()
-        ]
-        if unsupported:
-            raise ModelLoadError(f"pnnx left unsupported layers: {'; '.join(unsupported[:5])}")
-        shutil.move(outputs["ncnnparam"], param_path)
-        shutil.move(outputs["ncnnbin"], bin_path)
-    metadata_path.write_text(metadata.to_json() + "\n", encoding="utf-8")
-    return param_path
-
-
-def quantize_int8(
-    onnx_path: str | Path, output_path: str | Path, calibration: Iterable[np.ndarray]
+def export_checkpoint(
+    checkpoint_path: str | Path,
+    output_path: str | Path,
+    *,
+    model_name: str | None = None,
+    num_classes: int | None = None,
+    class_names: Sequence[str] | None = None,
+    class_names_file: str | Path | None = None,
+    input_size: tuple[int, int] | None = None,
+    depth: float | None = None,
+    width: float | None = None,
+    depthwise: bool | None = None,
+    decode_in_inference: bool = False,
+    dynamic_batch: bool = False,
+    opset: int = DEFAULT_OPSET,
 ) -> Path:
-    """Write a statically quantised INT8 version of a YOLOX ONNX file; returns its path.
+    """Export a checkpoint file (as ``read_checkpoint`` reads) to ONNX; returns the path.
 
-    ``calibration`` yields letterboxed ``[1, 3, H, W]`` float32 inputs (a few
-    dozen training images). QDQ format, int8 weights per channel and uint8
-    activations: what ONNX Runtime's x86 kernels and OpenVINO run in integer
-    arithmetic. Percentile calibration: on the shipped nano it lost 1.6 points
-    AP@[.5:.95] where min/max lost 2.6. The metadata of ``onnx_path`` is kept.
-    Whether INT8 pays depends on the model and machine: measure it
-    (``benchmarks/engines.py``) and check the AP on your validation set.
+    What is not given comes from the checkpoint: the model name, class names and
+    input size from its ``meta``, the class count from its weights, so that a
+    trained checkpoint exports with no options. ``class_names`` wins over
+    ``class_names_file`` (one name per line), which wins over the ``meta``.
+    Raises ``ConfigError`` (naming the ``export`` command's options) when
+    something is unknown or contradicts the checkpoint.
     """
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
+    checkpoint = read_checkpoint(checkpoint_path)
+    meta = checkpoint.meta
+
+    model_name = model_name or meta.model_name
+    if model_name is None:
+        raise ConfigError("model size unknown: pass --model (nano, tiny, s, m, l, x)")
+    size = resolve_size(
+        model_name,
+        depth=depth,
+        width=width,
+        depthwise=depthwise,
+        input_size=input_size or meta.input_size,
     )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    proto = onnx.load(str(onnx_path))
-    input_name = proto.graph.input[0].name
-    tensors = list(calibration)  # read twice when percentile calibration has to fall back
+    checkpoint_classes = checkpoint.num_classes
+    num_classes = num_classes if num_classes is not None else checkpoint_classes
+    if checkpoint_classes is not None and num_classes != checkpoint_classes:
+        raise ConfigError(
+            f"--num-classes {num_classes} but checkpoint {checkpoint_path} has "
+            f"{checkpoint_classes} classes"
+        )
 
-    class Feeds(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._feeds = iter([{input_name: tensor} for tensor in tensors])
+    if class_names is not None:
+        names = tuple(class_names)
+    elif class_names_file is not None:
+        names = _read_class_names_file(class_names_file)
+    elif meta.class_names is not None:
+        names = meta.class_names
+    else:
+        raise ConfigError("class names unknown: pass --class-names or --class-names-file")
+    names = _check_class_names(names)
+    num_classes = num_classes or len(names)
 
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._feeds, None)
+    model = build_model(
+        model_name,
+        num_classes,
+        depth=size.depth,
+        width=size.width,
+        depthwise=size.depthwise,
+    )
+    load_weights(model, checkpoint.state_dict)
+    return export_onnx(
+        model,
+        output_path,
+        class_names=names,
+        input_size=size.input_size,
+        model_name=canonical_name(model_name),
+        decode_in_inference=decode_in_inference,
+        dynamic_batch=dynamic_batch,
+        opset=opset,
+    )
 
-    def quantize(source: Path, target: Path, method: CalibrationMethod) -> None:
-        # The calibrators print their progress; callers such as --json pipelines own stdout.
-        with contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(
-                str(source),
-                str(target),
-                Feeds(),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=method,
-            )
 
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="yolox_int8_") as work:
-        upgraded = Path(work) / "opset13.onnx"
-        onnx.save(onnx.version_converter.convert_version(proto, QDQ_OPSET), str(upgraded))
-        # Shape inference and graph clean-up first, as ONNX Runtime recommends.
-        prepared = Path(work) / "prepared.onnx"
-        quant_pre_process(str(upgraded), str(prepared))
-        quantized = Path(work) / "int8.onnx"
-        try:
-            quantize(prepared, quantized, CalibrationMethod.Percentile)
-        except ValueError as exc:
-            # ORT's histogram fails on a tensor of (almost) constant value, as in
-            # untrained models; min/max has no histogram.
-            logger.warning("percentile calibration failed (%s); using min/max", exc)
-            quantize(prepared, quantized, CalibrationMethod.MinMax)
-        result = onnx.load(str(quantized))
-        onnx.helper.set_model_props(result, {p.key: p.value for p in proto.metadata_props})
-        onnx.save(result, str(quantized))
-        shutil.move(quantized, output_path)
-    return output_path
+def _read_class_names_file(path: str | Path) -> tuple[str, ...]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read class names file {path}: {exc.strerror}") from exc
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+def _check_class_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    if not names or any(not name for name in names):
+        raise ConfigError(f"class names must be non-empty, got {list(names)}")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"class names must be unique, repeated: {', '.join(duplicates)}")
+    return names

@@ -32,7 +32,7 @@ MIN_BOX_SIDE = 1.0  # boxes whose shorter side is not larger than this are dropp
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Augmentation strengths; ``for_model`` gives the official values of each model size."""
+    """Augmentation strengths; ``training.recipes`` gives each model size's official ones."""
 
     mosaic_prob: float = 1.0
     mixup_prob: float = 1.0
@@ -45,28 +45,6 @@ class AugmentConfig:
     flip_prob: float = 0.5
     # Class id a horizontal flip turns each class into (``mirror_classes[c]``); empty: itself.
     mirror_classes: tuple[int, ...] = ()
-
-    @classmethod
-    def for_model(
-        cls,
-        model_name: str,
-        flip_prob: float = 0.5,
-        mirror_classes: tuple[int, ...] = (),
-        mosaic_scale: tuple[float, float] | None = None,
-    ) -> AugmentConfig:
-        """Nano: mosaic 0.5, scale (0.5, 1.5), no mixup; tiny: same, mosaic 1; others: defaults.
-
-        ``mosaic_scale`` replaces the model's scale range (the official ranges were tuned
-        for COCO, whose objects are larger than signs seen from a model car).
-        """
-        chosen = {"flip_prob": flip_prob, "mirror_classes": mirror_classes}
-        if model_name == "nano":
-            chosen.update(mosaic_prob=0.5, mixup_prob=0.0, mosaic_scale=(0.5, 1.5))
-        elif model_name == "tiny":
-            chosen.update(mosaic_prob=1.0, mixup_prob=0.0, mosaic_scale=(0.5, 1.5))
-        if mosaic_scale is not None:
-            chosen["mosaic_scale"] = tuple(mosaic_scale)
-        return cls(**chosen)
 
 
 def drop_small_boxes(labels: np.ndarray, min_side: float = MIN_BOX_SIDE) -> np.ndarray:

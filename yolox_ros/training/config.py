@@ -10,79 +10,133 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from yolox_ros.datasets import class_selection
+from yolox_ros.datasets import FORMATS, class_selection
 from yolox_ros.errors import ConfigError
-from yolox_ros.model import canonical_name, standard_input_size
+from yolox_ros.model import canonical_name
+from yolox_ros.training.recipes import RECIPES, Recipe, recipe_for
 
 DEVICES = ("auto", "cpu", "cuda")
+# Settings whose default is the model's recipe (None until the config is built).
+FROM_RECIPE = ("epochs", "warmup_epochs", "no_aug_epochs", "batch_size", "lr")
+
+
+def option(
+    help: str, flag: str | None = None, kind: str | None = None, **argparse: Any
+) -> dict[str, Any]:
+    """A setting's command-line option: its help, flag (default ``--field-name``), a value
+    ``kind`` the command line parses (``names``, ``size``, ``heights``, ``scales``) and other
+    ``argparse`` keywords."""
+    return {"option": {"help": help, "flag": flag, "kind": kind, "argparse": argparse}}
+
+
+def setting(default: Any, help: str, **option_keywords: Any) -> Any:
+    """A field with a default and its command-line option."""
+    return field(default=default, metadata=option(help, **option_keywords))
 
 
 @dataclass
 class TrainConfig:
-    """Everything a run depends on.
+    """Everything a run depends on; each field's option and help in ``python -m yolox_ros train``.
 
     Input sizes are ``(height, width)`` in pixels, multiples of 32 (a single number is a
     square). ``multiscale`` draws the training height; the width keeps the training
-    size's aspect ratio (as the official ``random_resize``).
+    size's aspect ratio (as the official ``random_resize``). ``None`` means the model's
+    recipe (``training.recipes``).
     """
 
-    output: Path
-    data: str  # a dataset: COCO JSON, Pascal VOC folder or YOLO data.yaml (auto-detected)
-    model_name: str = "nano"
-    data_format: str | None = None  # "coco", "voc" or "yolo"; None: detected
-    images: str | None = None  # folder of ``data``'s images where its layout does not say
-    val: str | None = None  # a validation dataset; None: carved from ``data``
-    val_fraction: float = 0.1  # of the frames (groups) held out when ``val`` is None
-    group_pattern: str | None = None  # regex whose group 1 names a frame; None: Roboflow copies
-    one_copy_per_epoch: bool = False  # an epoch sees one copy of each frame
-    classes: tuple[str, ...] = ()  # keep only these classes ("old=new" renames); empty: all
-    flip_pairs: tuple[str, ...] = ()  # "left:right": a horizontal flip swaps these labels
-    epochs: int = 300
-    batch_size: int = 64
-    lr: float = 0.01  # peak learning rate of a batch of 64 images, scaled with the batch size
-    train_size: tuple[int, int] | None = None  # (height, width); default: the model's standard
-    test_size: tuple[int, int] | None = None  # evaluation / export size; default: train_size
-    multiscale: tuple[int, int] | None = None  # min, max training heights; None: official range
-    mosaic_scale: tuple[float, float] | None = None  # affine scale range; None: the model's
-    warmup_epochs: int = 5
-    no_aug_epochs: int = 15
-    flip_prob: float = 0.5
-    init: str | None = None  # weights to start from: official .pth or one of ours
-    seed: int = 0
-    eval_interval: int = 10  # epochs between evaluations (every epoch in the no-aug tail)
-    patience: int = 0  # stop after this many evaluations without AP gain; 0: never
-    device: str = "auto"
-    amp: bool = False  # bfloat16 forward pass (CUDA; CPUs with native bfloat16)
-    fused_bn_silu: bool = True  # CPU: BatchNorm and SiLU in one compiled kernel (C compiler)
-    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the whole batch (CUDA)
-    workers: int = 2  # data-loading processes; 0: in the training process
-    cache: bool = False  # decode every training image once and keep it in RAM
-    time_budget_s: float = 0.0  # seconds for the whole run, planned on its first epoch; 0: off
-    resume: bool = False
+    output: Path = field(metadata=option("run directory"))
+    data: str = field(metadata=option("training dataset (COCO JSON, VOC folder, YOLO data.yaml)"))
+    model_name: str = setting("nano", f"model size: {', '.join(RECIPES)}", flag="--model")
+    data_format: str | None = setting(
+        None, "dataset format; default: detected", flag="--format", choices=FORMATS
+    )
+    images: str | None = setting(None, "folder of --data's images, where the layout does not say")
+    val: str | None = setting(None, "validation dataset; default: --val-fraction of --data")
+    val_fraction: float = setting(0.1, "fraction of the frames (groups) held out", type=float)
+    group_pattern: str | None = setting(
+        None, "regex whose group 1 names a frame; default: Roboflow's copies of one photo"
+    )
+    one_copy_per_epoch: bool = setting(False, "an epoch sees one copy of each frame")
+    classes: tuple[str, ...] = setting(
+        (), "comma-separated classes to keep, OLD=NEW renames; default: all", kind="names"
+    )
+    flip_pairs: tuple[str, ...] = setting(
+        (), "mirror-image classes a flip swaps, e.g. left:right,no_left:no_right", kind="names"
+    )
+    epochs: int | None = setting(None, "epochs of the run", type=int)
+    batch_size: int | None = setting(None, "images per step", flag="--batch", type=int)
+    lr: float | None = setting(
+        None, "peak learning rate of a batch of 64 images (scaled with the batch)", type=float
+    )
+    train_size: tuple[int, int] | None = setting(
+        None, "training input SIDE or HEIGHT,WIDTH; default: the model's", kind="size"
+    )
+    test_size: tuple[int, int] | None = setting(
+        None, "evaluation and export size; default: the training size", kind="size"
+    )
+    multiscale: tuple[int, int] | None = setting(
+        None, "MIN,MAX training heights (the width keeps the aspect); default: the recipe's",
+        kind="heights",
+    )  # fmt: skip
+    mosaic_scale: tuple[float, float] | None = setting(
+        None, "MIN,MAX scale of the mosaic's affine step; default: the recipe's", kind="scales"
+    )
+    warmup_epochs: int | None = setting(None, "epochs of learning-rate warm-up", type=int)
+    no_aug_epochs: int | None = setting(
+        None, "last epochs without mosaic, affine and mixup (with the L1 loss)", type=int
+    )
+    flip_prob: float = setting(0.5, "probability of a horizontal flip", type=float)
+    init: str | None = setting(
+        None, "weights to start from: an official .pth or one of our checkpoints"
+    )
+    seed: int = setting(0, "random seed", type=int)
+    eval_interval: int = setting(
+        10, "epochs between evaluations (every epoch in the no-aug tail)", type=int
+    )
+    patience: int = setting(0, "stop after N evaluations without AP gain (0: never)", type=int)
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N")
+    amp: bool = setting(False, "bfloat16 forward pass (CUDA, or a CPU with native bfloat16)")
+    fused_bn_silu: bool = setting(
+        True, "on the CPU, PyTorch's BatchNorm and SiLU instead of the compiled fused kernel",
+        flag="--no-fused-bn-silu",
+    )  # fmt: skip
+    sync_bn: bool = setting(False, "under torchrun: BatchNorm statistics over the whole batch")
+    workers: int = setting(2, "data-loading processes (0: in the training process)", type=int)
+    cache: bool = setting(False, "keep the decoded training images in RAM")
+    time_budget_s: float = setting(
+        0.0,
+        "seconds for the whole run: after the first epoch, plan the most epochs (up to --epochs) "
+        "that end within it, tails cut to a quarter each; refused with the minimum if 2 do not "
+        "fit (0: no budget)",
+        flag="--time-budget", type=float,
+    )  # fmt: skip
+    resume: bool = setting(False, "continue the run in --output from its last.pt")
     class_names: tuple[str, ...] = field(default_factory=tuple)  # filled from the data
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
         self.model_name = canonical_name(self.model_name)
+        recipe = self.recipe
+        for name in FROM_RECIPE:
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(recipe, name))
         self.classes = tuple(self.classes)
         self.flip_pairs = tuple(self.flip_pairs)
         self.class_names = tuple(self.class_names)
-        self.train_size = input_hw(self.train_size or standard_input_size(self.model_name))
+        self.train_size = input_hw(self.train_size or recipe.model.input_size)
         self.test_size = input_hw(self.test_size or self.train_size)
-        if self.multiscale is None:
-            # Official: nano/tiny draw heights 320..640; larger models the height +- 160.
-            height = self.train_size[0]
-            low, high = (
-                (320, 640) if self.model_name in ("nano", "tiny") else (height - 160, height + 160)
-            )
-            self.multiscale = (low, high)
-        self.multiscale = tuple(self.multiscale)
-        if self.mosaic_scale is not None:
-            self.mosaic_scale = tuple(float(v) for v in self.mosaic_scale)
+        self.multiscale = tuple(self.multiscale or recipe.multiscale_for(self.train_size[0]))
+        self.mosaic_scale = tuple(float(v) for v in self.mosaic_scale or recipe.mosaic_scale)
         self._check()
+
+    @property
+    def recipe(self) -> Recipe:
+        """The official recipe of the run's model size (its defaults)."""
+        return recipe_for(self.model_name)
 
     def _check(self) -> None:
         sizes = (*self.train_size, *self.test_size, *self.multiscale)
@@ -90,9 +144,7 @@ class TrainConfig:
             raise ConfigError(
                 f"sizes must be positive multiples of 32 and multiscale min <= max, got {sizes}"
             )
-        if self.mosaic_scale is not None and not (
-            len(self.mosaic_scale) == 2 and 0 < self.mosaic_scale[0] <= self.mosaic_scale[1]
-        ):
+        if not (len(self.mosaic_scale) == 2 and 0 < self.mosaic_scale[0] <= self.mosaic_scale[1]):
             raise ConfigError(
                 f"mosaic_scale must be MIN,MAX with 0 < MIN <= MAX, got {self.mosaic_scale}"
             )

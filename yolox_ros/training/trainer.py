@@ -294,8 +294,11 @@ def initial_state(
     )
 
 
-def evaluate(model: YOLOX, val: DetectionDataset, test_size: tuple[int, int]) -> CocoMetrics:
-    return evaluate_predictions(val, predict(model, val, test_size))
+def evaluate(model: YOLOX, val: DetectionDataset, config: TrainConfig) -> CocoMetrics:
+    """COCO metrics of ``model`` on ``val`` at the run's test size and its recipe's settings."""
+    return evaluate_predictions(
+        val, predict(model, val, config.test_size, config.recipe.evaluation)
+    )
 
 
 # --------------------------------------------------------------------------- time budget
@@ -518,9 +521,7 @@ class Trainer:
         config, state = self.config, self.state
         train = self.splits.train
         source = CachedSource(train) if config.cache else train
-        augment = AugmentConfig.for_model(
-            config.model_name, config.flip_prob, self.mirror, config.mosaic_scale
-        )
+        augment = config.recipe.augment(config.flip_prob, self.mirror, config.mosaic_scale)
         processes = f" x {self.world.size} processes" if self.world.size > 1 else ""
         self.log(
             f"training {config.model_name} on {self.device}{processes}: {len(train)} images "
@@ -752,7 +753,7 @@ class Trainer:
         due = evaluation_due(epoch, state.epochs, config.no_aug_epochs, config.eval_interval)
         # A time budget plans on the first epoch's costs, an evaluation's among them.
         due = due or (bool(config.time_budget_s) and epoch == 0)
-        metrics = evaluate(state.ema.ema, self.splits.val, config.test_size) if due else None
+        metrics = evaluate(state.ema.ema, self.splits.val, config) if due else None
         self.progress.end_epoch(metrics)
         if metrics is None:
             return False
@@ -790,7 +791,7 @@ class Trainer:
         output, val, names = self.config.output, self.splits.val, self.config.class_names
         # One pass of the best model over the validation split (one evaluation's cost)
         # feeds the confusion matrix, the PR curves and the sample sheet.
-        predictions = predict(best, val, self.config.test_size)
+        predictions = predict(best, val, self.config.test_size, self.config.recipe.evaluation)
         if plot_curves(output / "metrics.jsonl", output / "curves.png"):
             self.log(f"wrote {output / 'curves.png'}")
             matrix = confusion_matrix(predictions, val, SHEET_CONF)

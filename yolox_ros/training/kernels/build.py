@@ -42,24 +42,46 @@ def cache_dir() -> Path:
     return Path(root) / "yolox_ros" / "kernels"
 
 
+def _mapped_files() -> set[str]:
+    with open("/proc/self/maps") as maps:
+        return set(re.findall(r"(/\S+)$", maps.read(), re.MULTILINE))
+
+
 def openmp_runtimes() -> set[Path]:
     """The OpenMP runtime libraries mapped into this process (resolved paths)."""
-    with open("/proc/self/maps") as maps:
-        paths = set(re.findall(r"(/\S+)$", maps.read(), re.MULTILINE))
-    return {Path(path).resolve() for path in paths if OPENMP_RUNTIME.match(Path(path).name)}
+    return {Path(p).resolve() for p in _mapped_files() if OPENMP_RUNTIME.match(Path(p).name)}
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
 
 
 def pytorch_openmp_runtime() -> Path:
-    """The OpenMP runtime PyTorch loaded; KernelBuildError when there is not exactly one."""
-    import torch  # noqa: F401 - loads PyTorch's runtime before the mappings are read
+    """The OpenMP runtime PyTorch's CPU library uses; KernelBuildError when it has none.
 
-    runtimes = openmp_runtimes()
-    if len(runtimes) != 1:
-        found = ", ".join(sorted(str(path) for path in runtimes)) or "none"
-        raise KernelBuildError(
-            f"expected PyTorch's one OpenMP runtime in the process, found {found}"
-        )
-    return runtimes.pop()
+    Asked of the dynamic linker (the library defining ``omp_get_max_threads`` for
+    ``libtorch_cpu``), not guessed from the mappings: other packages (ncnn, OpenCV builds)
+    may have loaded runtimes of their own into the same process.
+    """
+    import torch  # noqa: F401 - loads libtorch_cpu and its OpenMP runtime
+
+    libtorch = next((p for p in _mapped_files() if Path(p).name == "libtorch_cpu.so"), None)
+    if libtorch is None:
+        raise KernelBuildError("PyTorch's CPU library (libtorch_cpu.so) is not in the process")
+    try:
+        function = ctypes.CDLL(libtorch).omp_get_max_threads
+    except AttributeError:
+        raise KernelBuildError("PyTorch here is built without OpenMP") from None
+    info = _DlInfo()
+    address = ctypes.cast(function, ctypes.c_void_p)
+    if not ctypes.CDLL(None).dladdr(address, ctypes.byref(info)) or not info.dli_fname:
+        raise KernelBuildError("cannot tell which OpenMP runtime PyTorch uses")
+    return Path(os.fsdecode(info.dli_fname)).resolve()
 
 
 def cpu_features() -> str:
@@ -120,7 +142,7 @@ def load_library(name: str, source: str) -> tuple[ctypes.CDLL, Path]:
     """The kernel compiled from ``source``, built now or taken from the cache, and its path.
 
     Raises KernelBuildError (no compiler, a compile error, an unwritable cache, a cache on a
-    ``noexec`` mount, no or several OpenMP runtimes, or one more runtime loaded by it).
+    ``noexec`` mount, a PyTorch without OpenMP, or one more runtime loaded by the kernel).
     """
     runtime = pytorch_openmp_runtime()
     target = library_path(name, source, runtime)
@@ -132,12 +154,13 @@ def load_library(name: str, source: str) -> tuple[ctypes.CDLL, Path]:
                 _build(source, target, runtime)
     except OSError as exc:
         raise KernelBuildError(f"cannot write the kernel cache {target.parent}: {exc}") from exc
+    before = openmp_runtimes()
     try:
         library = ctypes.CDLL(str(target))
     except OSError as exc:
         hint = " (is it on a noexec mount? set XDG_CACHE_HOME)" if "map" in str(exc) else ""
         raise KernelBuildError(f"cannot load {target}{hint}: {exc}") from exc
-    loaded = openmp_runtimes() - {runtime}
+    loaded = openmp_runtimes() - before - {runtime}
     if loaded:
         raise KernelBuildError(
             f"{target.name} loaded a second OpenMP runtime ({', '.join(map(str, loaded))}) "

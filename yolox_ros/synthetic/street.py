@@ -7,15 +7,15 @@ import math
 import cv2
 import numpy as np
 
-from yolox_ros.datasets.synthetic.compositing import (
+from yolox_ros.synthetic.compositing import (
     draw_distractors,
     occlude,
     overlaps,
     place_sign,
     random_quad,
 )
-from yolox_ros.datasets.synthetic.draw import fill, vertical_gradient
-from yolox_ros.datasets.synthetic.signs import CLASS_NAMES, sign_shape
+from yolox_ros.synthetic.draw import fill, vertical_gradient
+from yolox_ros.synthetic.signs import CLASS_NAMES, sign_shape
 
 SIGN_SIZE_RANGE = (12, 160)  # longest side of a sign in scene pixels
 

@@ -1,6 +1,6 @@
 """The synthetic scenes of both themes: deterministic, boxes exactly around the drawn signs.
 
-The files written to disk are tested in test_synthetic_writer.py.
+The files written to disk are tested in test_writer.py.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolox_ros.datasets.synthetic import (
+from yolox_ros.synthetic import (
     CLASS_NAMES,
     SIGN_SIZE_RANGE,
     THEMES,
@@ -19,7 +19,7 @@ from yolox_ros.datasets.synthetic import (
     render_sign,
     scene_rng,
 )
-from yolox_ros.datasets.synthetic.track import TRACK_SIGN_SIZE_RANGE
+from yolox_ros.synthetic.track import TRACK_SIGN_SIZE_RANGE
 
 # Pixels differing by more than this from the sign-free scene belong to a sign.
 DIFF_LEVEL = 12

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from yolox_ros.cli.synthetic import main
-from yolox_ros.datasets.synthetic import (
+from yolox_ros.synthetic import (
     CLASS_NAMES,
     TRACK_CLASS_NAMES,
     render_drive,

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from yolox_ros.datasets.synthetic.draw import fill
-from yolox_ros.datasets.synthetic.signs import SQUARE, render_sign, sign_set
+from yolox_ros.synthetic.draw import fill
+from yolox_ros.synthetic.signs import SQUARE, render_sign, sign_set
 
 
 def _edge_homography(quad: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from yolox_ros.datasets.synthetic import street, track
-from yolox_ros.datasets.synthetic.camera import finish, small_camera
-from yolox_ros.datasets.synthetic.compositing import place_sign, placement_quad
-from yolox_ros.datasets.synthetic.signs import THEMES, sign_set
+from yolox_ros.synthetic import street, track
+from yolox_ros.synthetic.camera import finish, small_camera
+from yolox_ros.synthetic.compositing import place_sign, placement_quad
+from yolox_ros.synthetic.signs import THEMES, sign_set
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from functools import partial
 import cv2
 import numpy as np
 
-from yolox_ros.datasets.synthetic.draw import disc, fill, jitter, text
+from yolox_ros.synthetic.draw import disc, fill, jitter, text
 
 SUPERSAMPLING = 4  # signs are drawn this much larger, then area-downsampled (anti-aliasing)
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from yolox_ros.datasets.synthetic import track
-from yolox_ros.datasets.synthetic.camera import drive_camera
-from yolox_ros.datasets.synthetic.scenes import render_scene, scene_style
-from yolox_ros.datasets.synthetic.signs import CLASS_NAMES, TRACK_CLASS_NAMES, sign_shape
+from yolox_ros.synthetic import track
+from yolox_ros.synthetic.camera import drive_camera
+from yolox_ros.synthetic.scenes import render_scene, scene_style
+from yolox_ros.synthetic.signs import CLASS_NAMES, TRACK_CLASS_NAMES, sign_shape
 
 
 def render_drive(

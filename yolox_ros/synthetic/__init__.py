@@ -16,9 +16,9 @@ Modules: ``draw`` (sub-pixel primitives), ``signs`` (sign sets, painting),
 ``scene_rng``), ``drive`` (``render_drive``), ``writer`` (COCO detection files).
 """
 
-from yolox_ros.datasets.synthetic.drive import render_drive
-from yolox_ros.datasets.synthetic.scenes import render_scene, scene_rng
-from yolox_ros.datasets.synthetic.signs import (
+from yolox_ros.synthetic.drive import render_drive
+from yolox_ros.synthetic.scenes import render_scene, scene_rng
+from yolox_ros.synthetic.signs import (
     CLASS_NAMES,
     STOP,
     THEMES,
@@ -27,8 +27,8 @@ from yolox_ros.datasets.synthetic.signs import (
     render_sign,
     sign_shape,
 )
-from yolox_ros.datasets.synthetic.street import SIGN_SIZE_RANGE
-from yolox_ros.datasets.synthetic.writer import write_dataset, write_drive
+from yolox_ros.synthetic.street import SIGN_SIZE_RANGE
+from yolox_ros.synthetic.writer import write_dataset, write_drive
 
 __all__ = [
     "CLASS_NAMES",

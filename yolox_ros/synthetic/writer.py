@@ -25,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolox_ros.datasets.synthetic.drive import render_drive
-from yolox_ros.datasets.synthetic.scenes import render_scene, scene_rng, scene_style
-from yolox_ros.datasets.synthetic.signs import class_names
+from yolox_ros.synthetic.drive import render_drive
+from yolox_ros.synthetic.scenes import render_scene, scene_rng, scene_style
+from yolox_ros.synthetic.signs import class_names
 
 ANNOTATIONS = "annotations.json"
 

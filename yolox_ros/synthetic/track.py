@@ -18,15 +18,15 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from yolox_ros.datasets.synthetic.compositing import (
+from yolox_ros.synthetic.compositing import (
     draw_distractors,
     occlude,
     overlaps,
     place_sign,
 )
-from yolox_ros.datasets.synthetic.draw import disc, fill, vertical_gradient
-from yolox_ros.datasets.synthetic.signs import TRACK_CLASS_NAMES
-from yolox_ros.datasets.synthetic.street import sky
+from yolox_ros.synthetic.draw import disc, fill, vertical_gradient
+from yolox_ros.synthetic.signs import TRACK_CLASS_NAMES
+from yolox_ros.synthetic.street import sky
 
 # Longest side of a sign in pixels at 320x240; scales with the frame.
 TRACK_SIGN_SIZE_RANGE = (8, 80)

@@ -2,8 +2,7 @@
 
 Receiving through rclpy's Python executor and then handing a message to a
 worker thread costs a pass through the executor and one more thread wake-up
-per message: 0.3 ms of each frame's latency in the node benchmark, and an
-echo node answered 1.5 ms sooner this way on an idle machine. The node's
+per message (docs/benchmarks.md has what it cost). The node's
 inference thread instead waits on the image subscriptions itself; the node's
 executor keeps parameters, timers and everything else, and never sees these
 subscriptions.

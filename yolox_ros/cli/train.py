@@ -24,12 +24,19 @@ from yolox_ros.cli import comma_names
 from yolox_ros.errors import ConfigError
 
 
-def _size_range(text: str) -> tuple[int, int]:
-    try:
-        low, high = (int(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX such as 320,640, got {text!r}") from exc
-    return low, high
+def _range(cast: type, example: str):
+    """An argparse type for ``MIN,MAX`` of ``cast`` values."""
+
+    def parse(text: str) -> tuple:
+        try:
+            low, high = (cast(v) for v in text.split(","))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"expected MIN,MAX such as {example}, got {text!r}"
+            ) from exc
+        return low, high
+
+    return parse
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -46,14 +53,6 @@ def _input_size(text: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def _scale_range(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX such as 0.3,1.5, got {text!r}") from exc
-    return low, high
-
-
 def _default_threads() -> int:
     """The cores this process may use, shared among the processes torchrun starts here."""
     local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -64,8 +63,8 @@ def _default_threads() -> int:
 VALUE_PARSERS = {
     "names": comma_names,
     "size": _input_size,
-    "heights": _size_range,
-    "scales": _scale_range,
+    "heights": _range(int, "320,640"),
+    "scales": _range(float, "0.3,1.5"),
 }
 
 

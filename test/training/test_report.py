@@ -322,18 +322,22 @@ def test_the_end_of_a_run_writes_every_report_and_says_where(
     (tmp_path / "train_batches.jpg").write_bytes(b"")  # as the first step leaves it
     calls = []
 
-    def predict(model, val, input_hw):
-        calls.append(len(val))
+    def predict(model, val, input_hw, settings):
+        calls.append((len(val), settings))
         return _ranked_predictions()
 
     monkeypatch.setattr(trainer, "predict", predict)
     run = trainer.Trainer.__new__(trainer.Trainer)
     lines: list[str] = []
-    run.config = SimpleNamespace(output=tmp_path, class_names=NAMES, test_size=(64, 64))
+    recipe = SimpleNamespace(evaluation="the recipe's evaluation settings")
+    run.config = SimpleNamespace(
+        output=tmp_path, class_names=NAMES, test_size=(64, 64), recipe=recipe
+    )
     run.splits = SimpleNamespace(val=dataset)
     run.log = lines.append
     run._report(best=None)
-    assert calls == [2]  # one pass over the validation split feeds everything
+    # One pass over the validation split, at the recipe's settings, feeds everything.
+    assert calls == [(2, recipe.evaluation)]
     for name in ("curves.png", "confusion_matrix.png", "pr_curves.png"):
         _read_png(tmp_path / name)
         assert any(str(tmp_path / name) in line for line in lines), name

@@ -9,10 +9,8 @@ import torch
 
 from yolox_ros.model import build_model
 from yolox_ros.training.ema import ModelEMA
+from yolox_ros.training.optimizer import optimizer_for
 from yolox_ros.training.schedule import WarmCosineSchedule
-from yolox_ros.training.trainer import (
-    optimizer_for,
-)
 
 
 def test_warm_cosine_schedule_key_points():

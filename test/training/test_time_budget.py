@@ -14,20 +14,20 @@ import yaml
 from support.training_runs import tiny_config
 
 from yolox_ros.errors import ConfigError
-from yolox_ros.training import trainer as trainer_module
-from yolox_ros.training.config import TrainConfig
+from yolox_ros.training import trainer as trainer_module  # its plan_time_budget is patched
+from yolox_ros.training.config import RunPlan, TrainConfig
 from yolox_ros.training.schedule import WarmCosineSchedule
-from yolox_ros.training.trainer import (
+from yolox_ros.training.time_budget import (
+    BUDGET_MARGIN,
     MIN_BUDGET_EPOCHS,
     EpochCosts,
     TimeBudgetError,
-    Trainer,
     budget_plan,
     evaluation_due,
     evaluations_after_first,
     plan_time_budget,
-    train,
 )
+from yolox_ros.training.trainer import Trainer, train
 
 # The issue's run: epochs of 97 s, the default tails (5 and 15) and 300 epochs asked.
 ISSUE_COSTS = EpochCosts(elapsed=100.0, epoch=97.0, evaluation=3.0, restart=2.0)
@@ -82,7 +82,7 @@ def test_a_plan_is_the_longest_run_ending_within_the_budget(tmp_path, epoch_s):
             continue
         assert plan.end <= budget, (epoch_s, factor)
         # Without the planning margin, the run still ends within budget + one epoch.
-        unmargined = plan.end - (plan.epochs - 1) * epoch_s * (trainer_module.BUDGET_MARGIN - 1)
+        unmargined = plan.end - (plan.epochs - 1) * epoch_s * (BUDGET_MARGIN - 1)
         assert unmargined <= budget + epoch_s
         if plan.epochs < config.epochs:
             assert budget_plan(config, costs, plan.epochs + 1).end > budget  # the longest
@@ -149,7 +149,7 @@ def test_a_run_slower_than_its_plan_stops_before_overrunning_by_more_than_an_epo
     lines: list[str] = []
     trainer = SimpleNamespace(
         config=config,
-        state=SimpleNamespace(epochs=6),
+        state=SimpleNamespace(plan=RunPlan(epochs=6, warmup_epochs=1, no_aug_epochs=1)),
         budget=(plan_time_budget(config, costs), costs),
         log=lines.append,
     )
@@ -224,6 +224,7 @@ def test_a_budgeted_run_trains_its_plan_and_ends_within_the_budget(
     assert rows[2]["lr"] == pytest.approx(schedule.lr(8))
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert (saved["epochs"], saved["warmup_epochs"], saved["no_aug_epochs"]) == (3, 0, 0)
+    assert config.plan == RunPlan(10, 1, 1)  # the plan is the run's: the recipe stays as asked
     assert (tmp_path / "model.onnx").is_file()
     # Not a timing test: a bound any machine meets, the plan fitting is the check.
     assert wall <= budget + max(row["seconds"] for row in rows) + 60.0

@@ -32,13 +32,9 @@ from yolox_ros.training.batches import (
 from yolox_ros.training.config import TrainConfig
 from yolox_ros.training.kernels.fused_bn_silu import batchnorm_silu, load_kernel
 from yolox_ros.training.loss import yolox_loss
-from yolox_ros.training.trainer import (
-    Trainer,
-    load_splits,
-    multiscale_size,
-    optimizer_for,
-    train,
-)
+from yolox_ros.training.optimizer import optimizer_for
+from yolox_ros.training.splits import load_splits
+from yolox_ros.training.trainer import Trainer, multiscale_size, train
 
 
 def test_a_few_iterations_on_one_batch_decrease_the_loss():

@@ -38,6 +38,16 @@ def setting(default: Any, help: str, **option_keywords: Any) -> Any:
     return field(default=default, metadata=option(help, **option_keywords))
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """How many epochs a run trains and how many of them are its warm-up and no-aug tails:
+    the recipe's, or a time budget's (which a resumed run keeps)."""
+
+    epochs: int
+    warmup_epochs: int
+    no_aug_epochs: int
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on; each field's option and help in ``python -m yolox_ros train``.
@@ -189,6 +199,11 @@ class TrainConfig:
         return class_selection(self.classes)
 
     @property
+    def plan(self) -> RunPlan:
+        """The epochs and tails this recipe asks for."""
+        return RunPlan(self.epochs, self.warmup_epochs, self.no_aug_epochs)
+
+    @property
     def batch_lr(self) -> float:
         """The peak learning rate of this run's batch size (linear scaling, as the reference)."""
         return self.lr / 64 * self.batch_size
@@ -200,9 +215,16 @@ class TrainConfig:
             key: list(value) if isinstance(value, tuple) else value for key, value in values.items()
         }
 
-    def save(self, path: Path) -> None:
-        """The recipe as YAML; ``resume`` is how a run was started, not part of it."""
-        values = {**self.to_dict(), "resume": False}
+    def save(self, path: Path, plan: RunPlan) -> None:
+        """The recipe as YAML, with the epochs and tails of the run's ``plan`` (a time
+        budget's, or a resumed run's); ``resume`` is how a run was started, not part of it."""
+        values = {
+            **self.to_dict(),
+            "epochs": plan.epochs,
+            "warmup_epochs": plan.warmup_epochs,
+            "no_aug_epochs": plan.no_aug_epochs,
+            "resume": False,
+        }
         path.write_text(yaml.safe_dump(values, sort_keys=False))
 
     @classmethod

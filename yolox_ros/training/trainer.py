@@ -1,28 +1,16 @@
-"""The YOLOX training loop, checkpoints and COCO evaluation.
+"""The YOLOX training loop and its COCO evaluation.
 
-SGD (momentum 0.9, Nesterov), weight decay on conv/linear weights only,
-``lr = 0.01 / 64 * batch`` (``--lr`` sets the 0.01) under the ``yoloxwarmcos`` schedule, EMA of the
-weights, a new input size (of the training input's aspect) every 10 iterations, and in the last
-``no_aug_epochs`` no mosaic/affine/mixup but the L1 loss. Evaluation and
-checkpoints use the EMA weights; the best checkpoint is the one with the best
-COCO AP@[.5:.95] on the validation split.
-
-Checkpoints (``last.pt`` every epoch, ``best.pt`` at the best AP)::
-
-    {"model": EMA state dict, "meta": ModelMetadata.to_values() (model_name, class_names, ...),
-     "train_state": {"model", "optimizer", "ema_updates", "next_epoch", "best_ap",
-                     "evals_without_gain", "epochs", "warmup_epochs", "no_aug_epochs"}}
-
-A ``--time-budget`` run plans its length on its first epoch, the measurement (before one has
-run, nothing says how long an epoch takes): the most epochs, up to ``epochs``, whose run with
-its evaluations and export ends within the budget, with the warm-up and no-augmentation tails
-cut to a quarter of the run each when it is cut; or, when not even two epochs fit, it stops
-with the budget they need and leaves nothing. The plan goes into ``config.yaml`` and
-``last.pt``, so ``--resume`` keeps it (the budget is not applied again).
+The official recipe: SGD (``optimizer``) at ``lr = 0.01 / 64 * batch`` (``--lr`` sets the 0.01)
+under the ``yoloxwarmcos`` schedule, EMA of the weights, a new input size (of the training
+input's aspect) every 10 iterations, and in the last ``no_aug_epochs`` no mosaic/affine/mixup
+but the L1 loss. Evaluation and checkpoints (``checkpoints``) use the EMA weights; the best
+checkpoint is the one with the best COCO AP@[.5:.95] on the validation split. A
+``--time-budget`` run is planned on its first epoch (``time_budget``): the trainer measures
+that epoch and follows the plan.
 
 The official code: the loop in
 https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/core/trainer.py
-the recipe's settings (optimizer, learning rate per 64 images, multiscale sizes) in
+the recipe's settings (learning rate per 64 images, multiscale sizes) in
 https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/exp/yolox_base.py
 """
 
@@ -30,40 +18,27 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual alias
-from torch import nn
 
 from yolox_ros.core.settings import CONF_THRESHOLD
-from yolox_ros.datasets import (
-    DetectionDataset,
-    group_names,
-    open_dataset,
-    select_classes,
-    split_by_group,
-)
-from yolox_ros.datasets.image_files import check_image_files
+from yolox_ros.datasets import DetectionDataset, group_names
 from yolox_ros.datasets.metrics import (
     CocoMetrics,
     confusion_matrix,
     evaluate_predictions,
     precision_recall_curves,
 )
-from yolox_ros.datasets.records import DatasetError
-from yolox_ros.errors import ConfigError
-from yolox_ros.metadata import ModelMetadata
-from yolox_ros.model import YOLOX, build_model, load_weights, read_checkpoint
+from yolox_ros.model import YOLOX
 from yolox_ros.model.export import export_onnx
 from yolox_ros.training.allocator import release_freed_memory, reuse_freed_memory
 from yolox_ros.training.augment import AugmentConfig
@@ -73,13 +48,13 @@ from yolox_ros.training.batches import (
     EpochBatches,
     batch_loader,
     indices_by_group,
-    memory_format_for,
     model_input,
     one_line_worker_errors,
 )
+from yolox_ros.training.checkpoints import check_output, initial_state, save_atomically
 from yolox_ros.training.config import TrainConfig, mirror_classes
+from yolox_ros.training.devices import cpu_has_native_bfloat16, resolve_device
 from yolox_ros.training.distributed import SINGLE, PeerError, SilentProgress, World
-from yolox_ros.training.ema import ModelEMA
 from yolox_ros.training.evaluate import predict
 from yolox_ros.training.kernels.build import KernelBuildError
 from yolox_ros.training.kernels.fused_bn_silu import fuse_batchnorm_silu
@@ -93,32 +68,20 @@ from yolox_ros.training.report import (
     train_batch_sheet,
 )
 from yolox_ros.training.schedule import WarmCosineSchedule
+from yolox_ros.training.splits import load_splits
+from yolox_ros.training.time_budget import (
+    BudgetPlan,
+    EpochCosts,
+    TimeBudgetError,
+    describe_plan,
+    evaluation_due,
+    first_epoch_refusal,
+    plan_time_budget,
+)
 
-MOMENTUM = 0.9
-WEIGHT_DECAY = 5e-4
 MULTISCALE_INTERVAL = 10  # iterations between input-size changes
 SHEET_IMAGES = 16
 SHEET_CONF = CONF_THRESHOLD.default  # show what the node would publish
-
-
-def optimizer_for(model: nn.Module, lr: float) -> torch.optim.SGD:
-    """SGD with weight decay on conv/linear weights; BatchNorm weights and all biases get none."""
-    decayed, not_decayed = [], []
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            is_conv_weight = name == "weight" and not isinstance(
-                module, nn.modules.batchnorm._BatchNorm
-            )
-            (decayed if is_conv_weight else not_decayed).append(parameter)
-    return torch.optim.SGD(
-        [
-            {"params": not_decayed, "weight_decay": 0.0},
-            {"params": decayed, "weight_decay": WEIGHT_DECAY},
-        ],
-        lr=lr,
-        momentum=MOMENTUM,
-        nesterov=True,
-    )
 
 
 def multiscale_size(config: TrainConfig, iteration: int) -> tuple[int, int]:
@@ -144,288 +107,10 @@ def resize_batch(
     return images, targets
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU")
-    return torch.device(name)
-
-
-@dataclass(frozen=True)
-class Splits:
-    train: DetectionDataset
-    val: DetectionDataset
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """Whether oneDNN runs bfloat16 natively (AVX512-BF16, AMX); True when torch cannot say."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch without this probe
-        return True
-
-
-def load_splits(config: TrainConfig) -> Splits:
-    """The training and validation datasets of ``config``, with its class selection applied."""
-    data = open_dataset(config.data, config.data_format, images=config.images)
-    if config.val:
-        train, val = data, open_dataset(config.val, config.data_format, split="val")
-    else:
-        train, val = split_by_group(data, config.val_fraction, config.group_pattern, config.seed)
-    if config.classes:
-        keep, rename = config.class_selection()
-        train, val = select_classes(train, keep, rename), select_classes(val, keep, rename)
-    if train.class_names != val.class_names:
-        raise DatasetError(
-            f"{config.val}: classes {list(val.class_names)} differ from the training data's "
-            f"{list(train.class_names)}"
-        )
-    check_image_files([train, val])
-    if not any(len(record.boxes) for record in val.records):
-        # Without ground truth the AP is undefined and no checkpoint is ever the best.
-        raise DatasetError(f"{config.val or config.data}: the validation split has no boxes")
-    if len(train) < config.batch_size:
-        raise DatasetError(
-            f"{config.data}: {len(train)} training images are fewer than a batch "
-            f"({config.batch_size})"
-        )
-    return Splits(train, val)
-
-
-def save_atomically(content: dict, path: Path) -> None:
-    """Write a checkpoint so that ``path`` is always complete, even if the run is killed."""
-    partial = path.with_name(path.name + ".partial")
-    torch.save(content, partial)
-    os.replace(partial, path)
-
-
-@dataclass
-class TrainState:
-    """What changes while training (and is restored on resume)."""
-
-    model: YOLOX
-    optimizer: torch.optim.SGD
-    ema: ModelEMA
-    epochs: int
-    next_epoch: int = 0
-    best_ap: float = -1.0
-    evals_without_gain: int = 0
-
-    def checkpoint(self, config: TrainConfig, with_train_state: bool) -> dict:
-        content = {
-            "model": {k: v.cpu() for k, v in self.ema.ema.state_dict().items()},
-            "meta": ModelMetadata(
-                class_names=tuple(config.class_names),
-                input_size=tuple(config.test_size),
-                model_name=config.model_name,
-            ).to_values(),
-        }
-        if with_train_state:
-            content["train_state"] = {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "ema_updates": self.ema.updates,
-                "next_epoch": self.next_epoch,
-                "best_ap": self.best_ap,
-                "evals_without_gain": self.evals_without_gain,
-                "epochs": self.epochs,
-                "warmup_epochs": config.warmup_epochs,
-                "no_aug_epochs": config.no_aug_epochs,
-            }
-        return content
-
-
-def check_output(config: TrainConfig) -> None:
-    """A new run never mixes its files with an earlier run's; a resume needs that run."""
-    last = config.output / "last.pt"
-    if config.resume and not last.is_file():
-        raise ConfigError(f"cannot resume: {last} does not exist")
-    if not config.resume and last.exists():
-        raise ConfigError(
-            f"{config.output} already holds a run (last.pt): pass --resume to continue it, "
-            "or choose another --output"
-        )
-
-
-def initial_state(
-    config: TrainConfig, device: torch.device, log: Callable[[str], None]
-) -> TrainState:
-    """A fresh model (optionally from ``init`` weights), or the state of ``last.pt`` on resume."""
-    model = build_model(config.model_name, len(config.class_names))
-    if config.init and not config.resume:
-        report = load_weights(model, read_checkpoint(config.init).state_dict)
-        log(f"initialised from {config.init}: {report.summary()}")
-    model.to(device, memory_format=memory_format_for(device)).train()
-    optimizer = optimizer_for(model, config.batch_lr)
-    if not config.resume:
-        return TrainState(model, optimizer, ModelEMA(model), config.epochs)
-    last_path = config.output / "last.pt"
-    saved = torch.load(last_path, map_location=device, weights_only=True)
-    saved_names = ModelMetadata.from_values(saved["meta"]).class_names
-    if saved_names != config.class_names:
-        raise ConfigError(
-            f"cannot resume {last_path}: it was trained on classes {list(saved_names)}, "
-            f"the data now has {list(config.class_names)}"
-        )
-    train_state = saved["train_state"]
-    # The run keeps its plan (the one a time budget made, too); older checkpoints lack tails.
-    plan = (
-        train_state["epochs"],
-        train_state.get("warmup_epochs", config.warmup_epochs),
-        train_state.get("no_aug_epochs", config.no_aug_epochs),
-    )
-    if plan != (config.epochs, config.warmup_epochs, config.no_aug_epochs):
-        log(f"resuming the run's plan: {plan[0]} epochs, warm-up {plan[1]}, no-aug {plan[2]}")
-    config.epochs, config.warmup_epochs, config.no_aug_epochs = plan
-    model.load_state_dict(train_state["model"])
-    optimizer.load_state_dict(train_state["optimizer"])
-    ema = ModelEMA(model, updates=train_state["ema_updates"])
-    ema.ema.load_state_dict(saved["model"])
-    log(f"resumed from {last_path} at epoch {train_state['next_epoch'] + 1}")
-    return TrainState(
-        model,
-        optimizer,
-        ema,
-        train_state["epochs"],
-        train_state["next_epoch"],
-        train_state["best_ap"],
-        train_state["evals_without_gain"],
-    )
-
-
 def evaluate(model: YOLOX, val: DetectionDataset, config: TrainConfig) -> CocoMetrics:
     """COCO metrics of ``model`` on ``val`` at the run's test size and its recipe's settings."""
     return evaluate_predictions(
         val, predict(model, val, config.test_size, config.recipe.evaluation)
-    )
-
-
-# --------------------------------------------------------------------------- time budget
-# A time budget is planned on the first epoch, the measurement: before one has run nothing
-# says how long an epoch takes here, so the plan (or the refusal) comes at its end.
-MIN_BUDGET_EPOCHS = 2  # the shortest run a budget plans: anything less is refused
-BUDGET_MARGIN = 1.05  # on each later epoch: multiscale sizes and the no-aug tail vary them
-EXPORT_RESERVE_S = 10.0  # the ONNX export and curves, on top of one evaluation (sample sheet)
-
-
-class TimeBudgetError(ConfigError):
-    """The time budget cannot hold the shortest run; the message says what it needs."""
-
-
-@dataclass(frozen=True)
-class EpochCosts:
-    """Seconds the first epoch measured, which the plan extrapolates."""
-
-    elapsed: float  # from the start of the set-up to the end of the first epoch
-    epoch: float  # one more epoch: its training and its checkpoint
-    evaluation: float  # one evaluation (with its best.pt)
-    restart: float = 0.0  # starting the data loader again for a new plan
-
-    @property
-    def finish(self) -> float:
-        """The export, curves and sample sheet after the last epoch."""
-        return self.evaluation + EXPORT_RESERVE_S
-
-
-@dataclass(frozen=True)
-class BudgetPlan:
-    epochs: int
-    warmup_epochs: int
-    no_aug_epochs: int
-    evaluations: int  # after the first epoch
-    end: float  # predicted seconds from the start of the set-up to the end of the export
-
-
-def evaluation_due(epoch: int, epochs: int, no_aug_epochs: int, eval_interval: int) -> bool:
-    """Whether (0-based) ``epoch`` of ``epochs`` evaluates: every ``eval_interval``, every
-    epoch of the no-augmentation tail and the last."""
-    return epoch >= epochs - max(no_aug_epochs, 1) or (epoch + 1) % eval_interval == 0
-
-
-def evaluations_after_first(epochs: int, no_aug_epochs: int, eval_interval: int) -> int:
-    """How many of epochs 2..``epochs`` evaluate (``evaluation_due``, counted in O(1))."""
-    tail_start = max(epochs - max(no_aug_epochs, 1), 1)
-    tail = max(epochs - tail_start, 0)
-    # Before the tail, epochs e in [1, tail_start) with (e + 1) % interval == 0.
-    return tail + tail_start // eval_interval - 1 // eval_interval
-
-
-def budget_tails(config: TrainConfig, epochs: int) -> tuple[int, int]:
-    """Warm-up and no-aug epochs of a run cut to ``epochs``: each keeps its length up to a
-    quarter of the run, so that at least half of it is the cosine; an uncut run keeps both."""
-    if epochs >= config.epochs:
-        return config.warmup_epochs, config.no_aug_epochs
-    quarter = epochs // 4
-    return min(config.warmup_epochs, quarter), min(config.no_aug_epochs, quarter)
-
-
-def budget_plan(config: TrainConfig, costs: EpochCosts, epochs: int) -> BudgetPlan:
-    """The run of ``epochs`` in all, and when it would end, after the measured first epoch."""
-    warmup, no_aug = budget_tails(config, epochs)
-    evaluations = evaluations_after_first(epochs, no_aug, config.eval_interval)
-    end = costs.elapsed + costs.finish
-    if epochs > 1:
-        end += (
-            (costs.restart if epochs != config.epochs else 0.0)
-            + (epochs - 1) * costs.epoch * BUDGET_MARGIN
-            + evaluations * costs.evaluation
-        )
-    return BudgetPlan(epochs, warmup, no_aug, evaluations, end)
-
-
-def plan_time_budget(config: TrainConfig, costs: EpochCosts) -> BudgetPlan:
-    """The most epochs (up to ``config.epochs``) whose run ends within ``time_budget_s``.
-
-    Raises ``TimeBudgetError``, naming the budget the shortest run needs, when not even
-    that fits (nor when the first epoch alone ran past the budget).
-    """
-    budget = config.time_budget_s
-    whole = budget_plan(config, costs, config.epochs)
-    if whole.end <= budget:
-        return whole
-    # A cut run's end grows with its epochs: the plan is the last that fits.
-    low, high = min(MIN_BUDGET_EPOCHS, config.epochs), config.epochs - 1
-    shortest = budget_plan(config, costs, low)
-    if low == config.epochs or shortest.end > budget:
-        raise budget_refusal(config, costs, shortest)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if budget_plan(config, costs, middle).end <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return budget_plan(config, costs, low)
-
-
-def budget_refusal(config: TrainConfig, costs: EpochCosts, shortest: BudgetPlan) -> TimeBudgetError:
-    need = math.ceil(shortest.end)
-    return TimeBudgetError(
-        f"time budget {config.time_budget_s:g} s is too short: {shortest.epochs} epochs need "
-        f"at least {need} s here, as the first epoch measured (an epoch's time is unknown "
-        f"before one has run): it ended at {costs.elapsed:.0f} s, one more takes "
-        f"{costs.epoch:.1f} s, an evaluation {costs.evaluation:.1f} s and the export about "
-        f"{costs.finish:.0f} s; nothing was kept: pass --time-budget {need} or more"
-    )
-
-
-def describe_plan(config: TrainConfig, plan: BudgetPlan, costs: EpochCosts) -> str:
-    """The log line of a plan: the epochs and tails, and why."""
-    asked = (config.epochs, config.warmup_epochs, config.no_aug_epochs)
-    tails = f"warm-up {plan.warmup_epochs}, no-aug {plan.no_aug_epochs}"
-    if (plan.epochs, plan.warmup_epochs, plan.no_aug_epochs) == asked:
-        what = f"all {plan.epochs} epochs fit ({tails})"
-    else:
-        what = (
-            f"{plan.epochs} epochs, {tails} (asked {asked[0]} epochs, warm-up {asked[1]}, "
-            f"no-aug {asked[2]}; a cut run keeps each tail within a quarter of it)"
-        )
-    more, evaluations = plan.epochs - 1, plan.evaluations
-    return (
-        f"time budget {config.time_budget_s:g} s: {what}: the first epoch, the measurement, "
-        f"ended at {costs.elapsed:.0f} s; {more} more epoch{'s' * (more != 1)} of "
-        f"{costs.epoch:.1f} s, {evaluations} evaluation{'s' * (evaluations != 1)} of "
-        f"{costs.evaluation:.1f} s and the export should end the run at about {plan.end:.0f} s"
     )
 
 
@@ -482,7 +167,7 @@ class Trainer:
         # Only a run that could start leaves files behind.
         if world.is_main:
             config.output.mkdir(parents=True, exist_ok=True)
-            config.save(config.output / "config.yaml")
+            config.save(config.output / "config.yaml", self.state.plan)
         self.progress = (
             Progress(config.output, config.class_names, self.log)
             if world.is_main
@@ -532,7 +217,7 @@ class Trainer:
         self.forward_model = self.world.wrap(state.model, config.sync_bn)
         stopped = False
         with self.stop_requests:
-            while not stopped and state.next_epoch < state.epochs:
+            while not stopped and state.next_epoch < state.plan.epochs:
                 stopped = self._train_until(source, augment)
         self.progress.close()
         if not self.world.is_main:
@@ -540,32 +225,33 @@ class Trainer:
         return self._export()
 
     def _schedule(self, batches_per_epoch: int) -> WarmCosineSchedule:
-        config = self.config
+        plan = self.state.plan
         return WarmCosineSchedule.from_epochs(
-            config.batch_lr,
+            self.config.batch_lr,
             batches_per_epoch,
-            self.state.epochs,
-            config.warmup_epochs,
-            config.no_aug_epochs,
+            plan.epochs,
+            plan.warmup_epochs,
+            plan.no_aug_epochs,
         )
 
     def _train_until(self, source, augment: AugmentConfig) -> bool:
         """Train from ``next_epoch`` on; returns True on early stop.
 
-        Returns False, with ``state.epochs`` changed, when a time budget re-planned the run
+        Returns False, with ``state.plan`` changed, when a time budget re-planned the run
         after its first epoch (the loader is then rebuilt for the new length).
         """
         config, state, world = self.config, self.state, self.world
+        plan = state.plan
         loader_start = time.monotonic()
         batches = EpochBatches(
-            self.groups, config.batch_size, config.seed, state.next_epoch, state.epochs
+            self.groups, config.batch_size, config.seed, state.next_epoch, plan.epochs
         )
         samples = AugmentedSamples(
             source,
             config.train_size,
             augment,
             config.seed,
-            state.epochs - config.no_aug_epochs,
+            plan.epochs - plan.no_aug_epochs,
         )
         loader = batch_loader(
             samples, world.share(batches), config.workers, self.device.type == "cuda"
@@ -585,7 +271,7 @@ class Trainer:
             epoch += batches.start
             iteration = epoch * per_epoch + in_epoch
             if in_epoch == 0:
-                progress.begin_epoch(epoch, state.epochs, per_epoch)
+                progress.begin_epoch(epoch, plan.epochs, per_epoch)
             if step == 0 and epoch == 0 and world.is_main:
                 # The loader's first batch as it comes (uint8 BGR), before any resize.
                 path = config.output / "train_batches.jpg"
@@ -602,7 +288,7 @@ class Trainer:
             images, targets = resize_batch(images, targets, size)
             with autocast:
                 outputs = self.forward_model(images)
-            strong = epoch < state.epochs - config.no_aug_epochs
+            strong = epoch < plan.epochs - plan.no_aug_epochs
             outputs = [output.float() for output in outputs]
             terms = yolox_loss(outputs, targets, state.model.head.strides, not strong)
             loss, terms = world.global_loss(terms)
@@ -635,7 +321,7 @@ class Trainer:
             saved = time.monotonic()
             if stop:
                 return True
-            if measuring and epoch == 0 and state.next_epoch < state.epochs:
+            if measuring and epoch == 0 and state.next_epoch < plan.epochs:
                 # Timed from the second batch on: the first pays for starting the workers
                 # and warming up the device, once per run.
                 if per_epoch > 1:
@@ -663,18 +349,9 @@ class Trainer:
         if elapsed <= config.time_budget_s:
             return
         per_step = (now - steady_start) / in_epoch if in_epoch else first_step_s
-        epoch_s = per_step * per_epoch
-        first_end = elapsed + per_step * (per_epoch - in_epoch - 1)
-        shortest = min(MIN_BUDGET_EPOCHS, config.epochs)
-        need = math.ceil(first_end + (shortest - 1) * epoch_s * BUDGET_MARGIN + EXPORT_RESERVE_S)
+        refusal = first_epoch_refusal(config, elapsed, in_epoch, per_epoch, per_step)
         self._discard_run()
-        raise TimeBudgetError(
-            f"time budget {config.time_budget_s:g} s is spent before the first epoch, which "
-            f"measures an epoch's time, ended (step {in_epoch + 1} of {per_epoch}): at "
-            f"{per_step:.2f} s a step an epoch takes about {epoch_s:.0f} s, so {shortest} "
-            f"epochs need at least about {need} s; nothing was kept: pass --time-budget "
-            f"{need} or more"
-        )
+        raise refusal
 
     def _follow_budget(self, costs: EpochCosts) -> bool:
         """Plan the run on the first epoch's ``costs`` (rank 0's plan is every rank's), or
@@ -692,12 +369,11 @@ class Trainer:
             raise TimeBudgetError(outcome) if world.is_main else PeerError(outcome)
         self.log(describe_plan(config, outcome, costs))
         self.budget = outcome, costs
-        if outcome.epochs == state.epochs:
+        if outcome.epochs == state.plan.epochs:
             return False
-        state.epochs = config.epochs = outcome.epochs
-        config.warmup_epochs, config.no_aug_epochs = outcome.warmup_epochs, outcome.no_aug_epochs
+        state.plan = outcome
         if world.is_main:
-            config.save(config.output / "config.yaml")
+            config.save(config.output / "config.yaml", state.plan)
             # last.pt carries the plan, so that --resume keeps it.
             save_atomically(state.checkpoint(config, True), config.output / "last.pt")
         return True
@@ -705,7 +381,7 @@ class Trainer:
     def _budget_spent(self, epoch: int) -> bool:
         """After a planned epoch: True (stop, then export) when the budget, less the export,
         is spent before the last epoch, so that the run overruns it by one epoch at most."""
-        if self.budget is None or epoch >= self.state.epochs - 1:
+        if self.budget is None or epoch >= self.state.plan.epochs - 1:
             return False
         elapsed = time.monotonic() - self.start_time
         _, costs = self.budget
@@ -713,7 +389,7 @@ class Trainer:
             return False
         self.log(
             f"time budget {self.config.time_budget_s:g} s: stopping after epoch {epoch + 1} "
-            f"of {self.state.epochs}: at {elapsed:.0f} s the budget, less the export, is "
+            f"of {self.state.plan.epochs}: at {elapsed:.0f} s the budget, less the export, is "
             "spent (the epochs ran slower than the first)"
         )
         return True
@@ -750,7 +426,9 @@ class Trainer:
     def _end_epoch(self, epoch: int) -> bool:
         """Evaluate when due, keep the best checkpoint; True when early stopping ends the run."""
         config, state = self.config, self.state
-        due = evaluation_due(epoch, state.epochs, config.no_aug_epochs, config.eval_interval)
+        due = evaluation_due(
+            epoch, state.plan.epochs, state.plan.no_aug_epochs, config.eval_interval
+        )
         # A time budget plans on the first epoch's costs, an evaluation's among them.
         due = due or (bool(config.time_budget_s) and epoch == 0)
         metrics = evaluate(state.ema.ema, self.splits.val, config) if due else None

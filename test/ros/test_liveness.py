@@ -3,7 +3,8 @@ cleared when frames come again (real rclpy, the node in-process)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -15,13 +16,20 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from support import DATA_DIR  # noqa: E402
-from support.ros import RELIABLE, Collector, NodeHarness, camera_status, image_msg  # noqa: E402
+from support.ros import (  # noqa: E402
+    RELIABLE,
+    Collector,
+    NodeHarness,
+    camera_status,
+    image_msg,
+)
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
 # Longer than the 1 s between two judgements, so one frame is always seen as arriving.
 TIMEOUT_S = 1.5
+LOG_WAIT_S = 20.0
 BEST_EFFORT = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
 PARAMETERS = {
     "model_path": str(DATA_DIR / "yolox_nano_c7.onnx"),
@@ -47,6 +55,19 @@ def values(status: DiagnosticStatus) -> dict[str, str]:
 
 def node_line(logs: Collector, text: str):
     return logs.wait_for(lambda m: m.name == "yolox" and text in m.msg)
+
+
+def node_line_while(logs: Collector, text: str, act: Callable[[], object]):
+    """``node_line``, doing ``act`` again every second until the line comes (a loaded machine
+    has lost a single /rosout sample, once in many runs)."""
+    deadline = time.monotonic() + LOG_WAIT_S
+    while True:
+        act()
+        try:
+            return logs.wait_for(lambda m: m.name == "yolox" and text in m.msg, timeout=1.0)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def test_no_publisher_is_named_with_the_resolved_topic_and_clears_once_frames_arrive(
@@ -103,8 +124,7 @@ def test_refused_encodings_are_logged_and_reported_until_good_frames_come(
     images = harness.publisher(Image, "image_raw", RELIABLE)
     bad = image_msg(FRAME, "bgr8", harness.next_header())
     bad.encoding = "yuv422_yuy2_unknown"
-    images.publish(bad)
-    node_line(logs, "skipping frame from /image_raw")
+    node_line_while(logs, "skipping frame from /image_raw", lambda: images.publish(bad))
     status = camera_status(diagnostics, lambda s: "invalid" in s.message)
     assert status.level == DiagnosticStatus.WARN
     assert int(values(status)["frames_invalid_encoding"]) >= 1

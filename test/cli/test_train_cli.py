@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("torch")
 
 from yolox_ros.cli.train import _parser  # noqa: E402
+from yolox_ros.errors import ConfigError  # noqa: E402
 from yolox_ros.training.config import FROM_RECIPE, TrainConfig  # noqa: E402
 from yolox_ros.training.recipes import RECIPES, recipe_for  # noqa: E402
 
@@ -54,3 +55,16 @@ def test_official_recipes_of_nano_and_a_larger_size() -> None:
     assert small.multiscale_for(640) == (480, 800)
     assert (small.mosaic_prob, small.mixup_prob, small.mosaic_scale) == (1.0, 1.0, (0.1, 2.0))
     assert (nano.evaluation.conf_threshold, nano.evaluation.nms_threshold) == (0.01, 0.65)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\), got 1.0"),
+        ({"val_fraction": 0.0}, "val_fraction must be > 0 without val"),
+    ],
+)
+def test_held_out_fraction_follows_the_splits_rule(tmp_path, settings, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(output=tmp_path, data="d.json", **settings)
+    TrainConfig(output=tmp_path, data="d.json", val="v.json", val_fraction=0.0)  # not used

@@ -43,6 +43,12 @@ def group_names(dataset: DetectionDataset, group_pattern: str | None = None) -> 
     ]
 
 
+def check_val_fraction(val_fraction: float) -> None:
+    """The one rule for a held-out fraction: in [0, 1) (0: nothing held out)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+
+
 def split_by_group(
     dataset: DetectionDataset, val_fraction: float, group_pattern: str | None = None, seed: int = 0
 ) -> tuple[DetectionDataset, DetectionDataset]:
@@ -54,8 +60,7 @@ def split_by_group(
     fraction and seed give the same split on any machine, and adding images
     of new groups moves few existing ones across.
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    check_val_fraction(val_fraction)
     groups = group_names(dataset, group_pattern)
     keys = set(groups)
     held = min(max(round(val_fraction * len(keys)), 1), len(keys) - 1) if val_fraction else 0

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from yolox_ros.datasets import FORMATS, class_selection
+from yolox_ros.datasets.splits import check_val_fraction
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import canonical_name
 from yolox_ros.training.recipes import RECIPES, Recipe, recipe_for
@@ -175,8 +176,11 @@ class TrainConfig:
                 f"must be fewer than epochs ({self.epochs}); "
                 "for short runs set --warmup-epochs and --no-aug-epochs"
             )
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        check_val_fraction(self.val_fraction)
+        if self.val is None and self.val_fraction == 0:
+            raise ConfigError(
+                "val_fraction must be > 0 without val: a run validates on held-out frames"
+            )
         if not 0.0 <= self.flip_prob <= 1.0:
             raise ConfigError(f"flip_prob must be in [0, 1], got {self.flip_prob}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

@@ -1,3 +1,4 @@
+import ast
 import re
 from glob import glob
 from pathlib import Path
@@ -8,6 +9,13 @@ PACKAGE = "yolox_ros"
 # The version's one home is package.xml, as for any ROS package.
 XML = (Path(__file__).parent / "package.xml").read_text()
 VERSION = re.search(r"<version>([^<]+)</version>", XML).group(1)
+# The offline commands' one home is COMMANDS in yolox_ros/__main__.py: each is also yolox_NAME.
+MAIN = ast.parse((Path(__file__).parent / PACKAGE / "__main__.py").read_text())
+COMMANDS = next(
+    ast.literal_eval(node.value)
+    for node in MAIN.body
+    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "COMMANDS"
+)
 
 setup(
     name=PACKAGE,
@@ -37,12 +45,7 @@ setup(
             "yolox_node = yolox_ros.ros.node:main",
             "yolox_lifecycle_node = yolox_ros.ros.lifecycle_node:main",
             "image_replay = yolox_ros.ros.replay:main",
-            "yolox_detect = yolox_ros.cli.detect:main",
-            "yolox_export = yolox_ros.cli.export:main",
-            "yolox_train = yolox_ros.cli.train:main",
-            "yolox_eval = yolox_ros.cli.eval:main",
-            "yolox_check = yolox_ros.cli.check:main",
-            "yolox_synthetic = yolox_ros.cli.synthetic:main",
+            *(f"yolox_{name} = {PACKAGE}.cli.{name}:main" for name in COMMANDS),
         ],
     },
 )

@@ -114,8 +114,8 @@ def collate_channels_last(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack samples into a channels_last ``[B, 3, H, W]`` batch and ``[B, MAX_LABELS, 5]``.
 
-    oneDNN trains 1.4-1.5x faster on channels_last than on NCHW on CPU
-    (benchmarks/train_benchmark.py), so batches are born in that layout: the HWC
+    oneDNN trains faster on channels_last than on NCHW on CPU (docs/training.md), so
+    batches are born in that layout: the HWC
     images are stacked as they are (``default_collate`` writes straight into shared
     memory in a worker) and the result is only viewed as NCHW.
     """
@@ -164,8 +164,8 @@ class EpochBatches:
 def memory_format_for(device: torch.device) -> torch.memory_format:
     """The layout of the model and its input batches on ``device``.
 
-    channels_last on CPU, where oneDNN trains nano 1.4-1.5x faster on it than on NCHW
-    (benchmarks/train_benchmark.py); NCHW elsewhere, where nothing measured says
+    channels_last on CPU, where oneDNN trains nano faster on it than on NCHW
+    (docs/training.md); NCHW elsewhere, where nothing measured says
     otherwise. The loader's batches are channels_last already (``collate_channels_last``).
     """
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format

@@ -112,7 +112,7 @@ EXECUTION_PROVIDERS = SettingSpec(
     "onnxruntime execution providers to try in this order; empty: the device's own order",
 )
 TRACKING = SettingSpec(
-    "tracking", "bool", False,
+    "tracking", "bool", True,
     "track detections over frames: Detection2D.id is the track id and the class the track's "
     "vote; confirmed tracks go to signs. The detector then runs at track_low_threshold (when "
     "lower than conf_threshold) and detections publishes those at conf_threshold",

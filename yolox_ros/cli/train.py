@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from yolox_ros.cli import comma_names
 from yolox_ros.errors import ConfigError
 
 
-def _range(cast: type, example: str):
+def _range(cast: type, example: str) -> Callable[[str], tuple]:
     """An argparse type for ``MIN,MAX`` of ``cast`` values."""
 
     def parse(text: str) -> tuple:

@@ -8,7 +8,7 @@ A file lock makes the processes ``torchrun`` starts build it once between them.
 
 ``-march=native`` makes the build specific to the CPU (hence the features in its name).
 OpenMP: the source is compiled with ``-fopenmp`` but linked against the very runtime
-PyTorch has loaded (found in the process's mappings), never the compiler's default one,
+PyTorch's CPU library uses (asked of the dynamic linker), never the compiler's default one,
 so the kernel's parallel loops run on PyTorch's threads. A second runtime would start
 its own team of threads on the same cores; a process whose PyTorch has no OpenMP runtime
 loaded does not get the kernel.

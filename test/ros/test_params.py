@@ -75,12 +75,14 @@ def test_detector_and_command_line_defaults_are_the_declared_ones() -> None:
         assert getattr(config, spec.name) == spec.default, spec.name
     args = _parser().parse_args(["image.jpg", "--model", "m.onnx"])
     flags = {
-        "backend": "backend", "device": "device", "threads": "num_threads",
-        "conf": "conf_threshold", "nms": "nms_threshold", "max_det": "max_detections",
+        "--backend": "backend", "--device": "device", "--threads": "num_threads",
+        "--conf": "conf_threshold", "--nms": "nms_threshold", "--max-det": "max_detections",
     }  # fmt: skip
     declared = {spec.name: spec.default for spec in (*BACKEND_SETTINGS, *DETECTION_SETTINGS)}
+    actions = {flag: action for action in _parser()._actions for flag in action.option_strings}
     for flag, name in flags.items():
-        assert getattr(args, flag) == declared[name], flag
+        assert actions[flag].dest == name, flag
+        assert getattr(args, name) == declared[name], flag
 
 
 def test_a_value_outside_the_declared_range_is_refused_naming_it() -> None:

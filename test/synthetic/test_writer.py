@@ -16,7 +16,7 @@ from yolox_ros.synthetic import (
     render_drive,
     render_scene,
     scene_rng,
-    write_drive,
+    write_dataset,
 )
 
 
@@ -70,7 +70,7 @@ def test_track_dataset_is_320x240_with_the_track_classes(tmp_path: Path):
     ("theme", "names"), [("street", CLASS_NAMES), ("track", TRACK_CLASS_NAMES)]
 )
 def test_drive_writes_frames_and_one_coco_file(tmp_path: Path, theme, names):
-    write_drive(tmp_path, count=3, seed=4, width=160, height=120, theme=theme)
+    write_dataset(tmp_path, count=3, seed=4, width=160, height=120, theme=theme, drive=True)
     expected = [
         (f"frame_{i:04d}.jpg", (160, 120), boxes, class_ids)
         for i, (_, boxes, class_ids) in enumerate(render_drive(4, 3, 160, 120, theme))

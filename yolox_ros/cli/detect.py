@@ -55,10 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     # Defaults and meanings come from the one declaration of each setting.
     for flag, spec in SETTING_OPTIONS:
         if spec.kind == "bool":
-            parser.add_argument(flag, action="store_true", help=spec.description)
+            parser.add_argument(flag, dest=spec.name, action="store_true", help=spec.description)
         else:
             kind = {"int": int, "float": float, "str": str}[spec.kind]
-            parser.add_argument(flag, type=kind, default=spec.default, help=help_text(spec))
+            parser.add_argument(
+                flag, dest=spec.name, type=kind, default=spec.default, help=help_text(spec)
+            )
     parser.add_argument(
         "--classes",
         type=comma_names,
@@ -181,14 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         detector = Detector(
             DetectorConfig(
                 model_path=args.model,
-                backend=args.backend,
-                device=args.device,
-                num_threads=args.threads,
-                conf_threshold=args.conf,
-                nms_threshold=args.nms,
-                class_agnostic=args.class_agnostic,
-                max_detections=args.max_det,
                 class_filter=classes,
+                **{spec.name: getattr(args, spec.name) for _, spec in SETTING_OPTIONS},
             )
         )
     except YoloxRosError as exc:

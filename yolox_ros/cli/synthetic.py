@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolox_ros.synthetic import THEMES, write_dataset, write_drive
+from yolox_ros.synthetic import THEMES, write_dataset
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -54,6 +54,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f"--count must be >= 1, got {args.count}")
-    writer = write_drive if args.drive else write_dataset
-    writer(args.out, args.count, args.seed, *args.size, theme=args.theme)
+    write_dataset(args.out, args.count, args.seed, *args.size, theme=args.theme, drive=args.drive)
     return 0

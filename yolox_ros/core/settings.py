@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -54,7 +54,8 @@ class SettingSpec:
         return ""
 
     def check(self, value: Any) -> Any:
-        """``value`` if valid (a list of names as a tuple); ConfigError naming the problem."""
+        """``value`` if valid, as the settings keep it (a Python number, a list as a tuple);
+        ConfigError naming the problem."""
         if self.kind == "names":
             return check_names(self.name, value)
         if self.kind == "floats":
@@ -73,7 +74,8 @@ class SettingSpec:
             )
         if not valid:
             raise ConfigError(f"{self.name} must be {self._expected()}, got {value!r}")
-        return value
+        # numpy's scalars as Python's: settings stay hashable and print as users wrote them.
+        return {"float": float, "int": int}.get(self.kind, lambda same: same)(value)
 
     def _check_floats(self, value: Any) -> tuple[float, ...]:
         if isinstance(value, str) or not isinstance(value, Sequence):
@@ -95,6 +97,56 @@ class SettingSpec:
             return self.range_text
         what = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "text"}
         return " ".join(filter(None, (what[self.kind], self.range_text)))
+
+
+def fraction_setting(name: str, default: float, description: str, **options: Any) -> SettingSpec:
+    """A number in [0, 1]: a score threshold or an overlap."""
+    return SettingSpec(name, "float", default, description, minimum=0.0, maximum=1.0, **options)
+
+
+# The type of a settings field of each kind.
+FIELD_TYPES = {
+    "float": float,
+    "int": int,
+    "bool": bool,
+    "str": str,
+    "names": tuple[str, ...],
+    "floats": tuple[float, ...],
+}
+
+
+class SpecSettings:
+    """Base of a frozen dataclass with one field per setting, each checked when it is built.
+
+    The settings are named in the class statement, so each field (name, type, default) is
+    written once, in its ``SettingSpec``; a subclass adds the rules between fields::
+
+        class TrackerSettings(SpecSettings, specs=TRACKER_SETTINGS):
+            def check_together(self) -> None: ...
+
+    With ``required`` the fields have no defaults (every value must be given).
+    """
+
+    SPECS: ClassVar[tuple[SettingSpec, ...]] = ()
+
+    def __init_subclass__(
+        cls, specs: Sequence[SettingSpec], required: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.SPECS = tuple(specs)
+        cls.__annotations__ = {spec.name: FIELD_TYPES[spec.kind] for spec in cls.SPECS}
+        if not required:
+            for spec in cls.SPECS:
+                setattr(cls, spec.name, spec.default)
+        dataclass(frozen=True)(cls)
+
+    def __post_init__(self) -> None:
+        for spec in self.SPECS:
+            object.__setattr__(self, spec.name, spec.check(getattr(self, spec.name)))
+        self.check_together()
+
+    def check_together(self) -> None:
+        """Refuse (ConfigError) values valid alone but not together; none by default."""
 
 
 def is_int(value: object) -> bool:
@@ -135,13 +187,11 @@ NUM_THREADS = SettingSpec(
     "num_threads", "int", 0, "CPU threads of the backend; 0: the backend's default",
     minimum=0, maximum=256,
 )
-CONF_THRESHOLD = SettingSpec(
-    "conf_threshold", "float", 0.3, "minimum score (objectness x class probability)",
-    minimum=0.0, maximum=1.0, live=True,
+CONF_THRESHOLD = fraction_setting(
+    "conf_threshold", 0.3, "minimum score (objectness x class probability)", live=True
 )
-NMS_THRESHOLD = SettingSpec(
-    "nms_threshold", "float", 0.45, "IoU above which non-maximum suppression drops a box",
-    minimum=0.0, maximum=1.0, live=True,
+NMS_THRESHOLD = fraction_setting(
+    "nms_threshold", 0.45, "IoU above which non-maximum suppression drops a box", live=True
 )
 CLASS_AGNOSTIC = SettingSpec(
     "class_agnostic", "bool", False, "suppress overlapping boxes across classes", live=True

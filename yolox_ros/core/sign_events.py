@@ -28,12 +28,11 @@ when the track's id leaves the tracker's live ids.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from yolox_ros.core.settings import SettingSpec
+from yolox_ros.core.settings import SettingSpec, SpecSettings
 from yolox_ros.core.tracking import Track
 from yolox_ros.errors import ConfigError
 
@@ -68,37 +67,23 @@ SIGN_EVENT_SETTINGS = (
     ),
 )
 # fmt: on
-_DEFAULTS = {spec.name: spec.default for spec in SIGN_EVENT_SETTINGS}
 
 
-@dataclass(frozen=True)
-class SignEventSettings:
-    """When a track becomes a sign to report (fields: ``SIGN_EVENT_SETTINGS``)."""
+class SignEventSettings(SpecSettings, specs=SIGN_EVENT_SETTINGS):
+    """When a track becomes a sign to report (a field per ``SIGN_EVENT_SETTINGS`` entry)."""
 
-    confirm_hits: int = _DEFAULTS["confirm_hits"]
-    confirm_window: int = _DEFAULTS["confirm_window"]
-    min_box_px: float = _DEFAULTS["min_box_px"]
-    region_of_interest: tuple[float, float, float, float] = _DEFAULTS["region_of_interest"]
-
-    def __post_init__(self) -> None:
-        for spec in SIGN_EVENT_SETTINGS:
-            spec.check(getattr(self, spec.name))
+    def check_together(self) -> None:
         if self.confirm_window < self.confirm_hits:
             raise ConfigError(
                 f"confirm_window must be at least confirm_hits ({self.confirm_hits}), "
                 f"got {self.confirm_window}"
             )
-        region = SIGN_EVENT_SETTINGS[3].check(self.region_of_interest)
+        region = self.region_of_interest
         if len(region) != 4 or not (region[0] < region[2] and region[1] < region[3]):
             raise ConfigError(
                 "region_of_interest must be x1, y1, x2, y2 with x1 < x2 and y1 < y2, "
                 f"got {self.region_of_interest!r}"
             )
-        # ROS parameters arrive as lists and numpy gives its own scalars: plain Python values
-        # keep the settings hashable and the bit counts Python integers.
-        object.__setattr__(self, "confirm_hits", int(self.confirm_hits))
-        object.__setattr__(self, "confirm_window", int(self.confirm_window))
-        object.__setattr__(self, "region_of_interest", region)
 
 
 class SignEvent(NamedTuple):

@@ -27,14 +27,13 @@ No ROS and no PyTorch: numpy and scipy only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from yolox_ros.core.detections import Detections
-from yolox_ros.core.settings import SettingSpec
+from yolox_ros.core.settings import SettingSpec, SpecSettings, fraction_setting
 from yolox_ros.errors import ConfigError
 
 __all__ = ["TRACKER_SETTINGS", "Track", "Tracker", "TrackerSettings", "iou_matrix"]
@@ -42,23 +41,20 @@ __all__ = ["TRACKER_SETTINGS", "Track", "Tracker", "TrackerSettings", "iou_matri
 
 # fmt: off
 TRACKER_SETTINGS = (
-    SettingSpec(
-        "high_threshold", "float", 0.5,
+    fraction_setting(
+        "high_threshold", 0.5,
         "detections scoring at least this are matched first, against every live track",
-        minimum=0.0, maximum=1.0,
     ),
-    SettingSpec(
-        "low_threshold", "float", 0.1,
+    fraction_setting(
+        "low_threshold", 0.1,
         "detections scoring at least this but under high_threshold only continue a track "
         "matched in the previous frame (a sign whose score dips keeps its id); weaker ones "
         "are ignored",
-        minimum=0.0, maximum=1.0,
     ),
-    SettingSpec(
-        "new_track_threshold", "float", 0.6,
+    fraction_setting(
+        "new_track_threshold", 0.6,
         "an unmatched confident detection scoring at least this (at least high_threshold) "
         "starts a track: a new track asks for more evidence than continuing one",
-        minimum=0.0, maximum=1.0,
     ),
     SettingSpec(
         "match_iou", "float", 0.3,
@@ -79,23 +75,12 @@ TRACKER_SETTINGS = (
     ),
 )
 # fmt: on
-_DEFAULTS = {spec.name: spec.default for spec in TRACKER_SETTINGS}
 
 
-@dataclass(frozen=True)
-class TrackerSettings:
-    """How detections are associated into tracks (fields: ``TRACKER_SETTINGS``)."""
+class TrackerSettings(SpecSettings, specs=TRACKER_SETTINGS):
+    """How detections are associated into tracks (a field per ``TRACKER_SETTINGS`` entry)."""
 
-    high_threshold: float = _DEFAULTS["high_threshold"]
-    low_threshold: float = _DEFAULTS["low_threshold"]
-    new_track_threshold: float = _DEFAULTS["new_track_threshold"]
-    match_iou: float = _DEFAULTS["match_iou"]
-    low_match_iou: float = _DEFAULTS["low_match_iou"]
-    max_lost_s: float = _DEFAULTS["max_lost_s"]
-
-    def __post_init__(self) -> None:
-        for spec in TRACKER_SETTINGS:
-            spec.check(getattr(self, spec.name))
+    def check_together(self) -> None:
         if self.low_threshold > self.high_threshold:
             raise ConfigError(
                 f"low_threshold must be at most high_threshold ({self.high_threshold:g}), "

@@ -271,15 +271,7 @@ def _record(
     boxes, classes, ignored = labels
     # Crowd regions are written once per category (see to_coco_dict): keep one of each.
     unique_ignored = list(dict.fromkeys(ignored))
-    return ImageRecord(
-        path=file,
-        width=width,
-        height=height,
-        image_id=image_id,
-        boxes=boxes,
-        class_ids=classes,
-        ignored=unique_ignored,
-    )
+    return ImageRecord(file, width, height, image_id, boxes, classes, ignored=unique_ignored)
 
 
 def to_coco_dict(dataset: DetectionDataset) -> dict[str, Any]:

@@ -190,14 +190,7 @@ def _record(image_id: int, image: Path, class_count: int) -> ImageRecord:
                 class_id, box = _label(line, labels, number, width, height, class_count)
                 boxes.append(box)
                 class_ids.append(class_id)
-    return ImageRecord(
-        path=image,
-        width=width,
-        height=height,
-        image_id=image_id,
-        boxes=boxes,
-        class_ids=class_ids,
-    )
+    return ImageRecord(image, width, height, image_id, boxes, class_ids)
 
 
 def _label(

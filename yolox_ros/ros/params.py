@@ -15,7 +15,6 @@ import difflib
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,12 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from yolox_ros.core.detector import DetectorConfig
-from yolox_ros.core.settings import BACKEND_SETTINGS, DETECTION_SETTINGS, SettingSpec
+from yolox_ros.core.settings import (
+    BACKEND_SETTINGS,
+    DETECTION_SETTINGS,
+    SettingSpec,
+    SpecSettings,
+)
 from yolox_ros.core.sign_events import SIGN_EVENT_SETTINGS, SignEventSettings
 from yolox_ros.core.tracking import TRACKER_SETTINGS, TrackerSettings
 from yolox_ros.errors import ConfigError
@@ -182,49 +186,11 @@ def descriptor(spec: SettingSpec, read_only: bool) -> ParameterDescriptor:
     return result
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    """Every parameter's current value, validated (model_path as given, empty for the default)."""
+class NodeSettings(SpecSettings, specs=SPECS, required=True):
+    """Every parameter's current value, validated (a field per ``SPECS`` entry; model_path as
+    given, empty for the default)."""
 
-    model_path: str
-    backend: str
-    device: str
-    strict_device: bool
-    num_threads: int
-    device_id: int
-    tensorrt_fp16: bool
-    tensorrt_cache_dir: str
-    execution_providers: tuple[str, ...]
-    conf_threshold: float
-    nms_threshold: float
-    class_agnostic: bool
-    max_detections: int
-    class_filter: tuple[str, ...]
-    class_names: tuple[str, ...]
-    input_topics: tuple[str, ...]
-    transport: str
-    input_reliability: str
-    max_image_pixels: int
-    input_timeout_s: float
-    publish_annotated_image: bool
-    class_id_format: str
-    tracking: bool
-    track_high_threshold: float
-    track_low_threshold: float
-    track_new_track_threshold: float
-    track_match_iou: float
-    track_low_match_iou: float
-    track_max_lost_s: float
-    sign_confirm_hits: int
-    sign_confirm_window: int
-    sign_min_box_px: float
-    sign_region_of_interest: tuple[float, ...]
-    object_heights_m: tuple[str, ...]
-    camera_info_max_age_s: float
-
-    def __post_init__(self) -> None:
-        for spec in SPECS:
-            spec.check(getattr(self, spec.name))
+    def check_together(self) -> None:
         # As the tracker, the sign events and the 3-D output will take them: refused now.
         self.tracker_settings()
         self.sign_event_settings()

@@ -28,7 +28,7 @@ from yolox_ros.synthetic.signs import (
     sign_shape,
 )
 from yolox_ros.synthetic.street import SIGN_SIZE_RANGE
-from yolox_ros.synthetic.writer import write_dataset, write_drive
+from yolox_ros.synthetic.writer import write_dataset
 
 __all__ = [
     "CLASS_NAMES",
@@ -43,5 +43,4 @@ __all__ = [
     "scene_rng",
     "sign_shape",
     "write_dataset",
-    "write_drive",
 ]

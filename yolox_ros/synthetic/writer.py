@@ -5,7 +5,7 @@
     DIR/images/000000.jpg      scene i from scene_rng(seed, i, theme)
     DIR/annotations.json       COCO: file_name relative to DIR/images
 
-``--drive`` (``write_drive``), a sequence for the image replay node::
+``--drive`` (``drive=True``), a sequence for the image replay node::
 
     DIR/frame_0000.jpg ...     frames in order
     DIR/annotations.json       COCO: file_name relative to DIR
@@ -70,24 +70,9 @@ def coco_detections(
     }
 
 
-def _write_frames(
-    out: Path,
-    image_dir: Path,
-    frames: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
-    theme: str,
-    description: str,
-    jpeg_quality: int,
-) -> None:
-    """Write each frame's JPEG into ``image_dir`` as it comes, then ``out/annotations.json``."""
-    image_dir.mkdir(parents=True, exist_ok=True)
-
-    def written():
-        for file_name, image, boxes, class_ids in frames:
-            cv2.imwrite(str(image_dir / file_name), image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-            yield file_name, image, boxes, class_ids
-
-    document = coco_detections(class_names(theme), written(), description)
-    (out / ANNOTATIONS).write_text(json.dumps(document, indent=1) + "\n")
+# The replay node's frames are re-encoded at a camera's usual quality; scenes for training keep
+# more detail.
+SCENE_JPEG_QUALITY, DRIVE_JPEG_QUALITY = 92, 80
 
 
 def write_dataset(
@@ -97,36 +82,38 @@ def write_dataset(
     width: int | None = None,
     height: int | None = None,
     theme: str = "street",
-    jpeg_quality: int = 92,
+    drive: bool = False,
+    jpeg_quality: int | None = None,
 ) -> None:
-    """Write ``count`` random ``theme`` scenes (scene i from ``scene_rng(seed, i, theme)``)."""
+    """Write ``count`` random ``theme`` scenes (scene i from ``scene_rng(seed, i, theme)``)
+    under ``out/images``, or with ``drive`` a ``render_drive`` sequence into ``out``, and their
+    ``out/annotations.json``; each JPEG is written as it is rendered."""
     out = Path(out)
-    width, height = width or scene_style(theme).size[0], height or scene_style(theme).size[1]
-    frames = (
-        (
-            f"{index:06d}.jpg",
-            *render_scene(scene_rng(seed, index, theme), width, height, theme=theme),
+    if drive:
+        image_dir, kind = out, "drive"
+        frames = (
+            (f"frame_{index:04d}.jpg", *frame)
+            for index, frame in enumerate(render_drive(seed, count, width, height, theme))
         )
-        for index in range(count)
-    )
-    description = f"yolox_ros synthetic {theme} scenes, seed {seed}"
-    _write_frames(out, out / "images", frames, theme, description, jpeg_quality)
+    else:
+        image_dir, kind = out / "images", "scenes"
+        width, height = width or scene_style(theme).size[0], height or scene_style(theme).size[1]
+        frames = (
+            (
+                f"{index:06d}.jpg",
+                *render_scene(scene_rng(seed, index, theme), width, height, theme=theme),
+            )
+            for index in range(count)
+        )
+    if jpeg_quality is None:
+        jpeg_quality = DRIVE_JPEG_QUALITY if drive else SCENE_JPEG_QUALITY
+    image_dir.mkdir(parents=True, exist_ok=True)
 
+    def written():
+        for file_name, image, boxes, class_ids in frames:
+            cv2.imwrite(str(image_dir / file_name), image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            yield file_name, image, boxes, class_ids
 
-def write_drive(
-    out: Path,
-    count: int,
-    seed: int,
-    width: int | None = None,
-    height: int | None = None,
-    theme: str = "street",
-    jpeg_quality: int = 80,
-) -> None:
-    """Write a ``render_drive`` sequence as ``frame_0000.jpg``... and its ``annotations.json``."""
-    out = Path(out)
-    frames = (
-        (f"frame_{index:04d}.jpg", *frame)
-        for index, frame in enumerate(render_drive(seed, count, width, height, theme))
-    )
-    description = f"yolox_ros synthetic {theme} drive, seed {seed}"
-    _write_frames(out, out, frames, theme, description, jpeg_quality)
+    description = f"yolox_ros synthetic {theme} {kind}, seed {seed}"
+    document = coco_detections(class_names(theme), written(), description)
+    (out / ANNOTATIONS).write_text(json.dumps(document, indent=1) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,7 +15,17 @@ from yolox_ros.metadata import ModelMetadata
 
 logger = logging.getLogger("yolox_ros.core.backends")
 
-OptionTypes = Mapping[str, type | tuple[type, ...]]
+
+@dataclass(frozen=True)
+class Choice:
+    """A text option that must be one of ``choices``; when it is not given, ``default``."""
+
+    default: str
+    choices: tuple[str, ...]
+
+
+# Each option's type (or types), or the Choice it makes.
+OptionTypes = Mapping[str, type | tuple[type, ...] | Choice]
 
 
 def require_model_file(path: str | Path) -> Path:
@@ -40,7 +51,8 @@ def require_device(backend: str, device: str, supported: Iterable[str]) -> None:
 def checked_options(
     backend: str, options: Mapping[str, Any] | None, allowed: OptionTypes
 ) -> dict[str, Any]:
-    """Backend options as a dict; ``ConfigError`` for unknown keys or values of the wrong type."""
+    """Backend options as a dict, each ``Choice`` filled in; ``ConfigError`` for unknown keys
+    or values of the wrong type or outside their choices."""
     options = dict(options or {})
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -50,7 +62,7 @@ def checked_options(
             f"known: {known}"
         )
     for key, value in options.items():
-        expected = allowed[key]
+        expected = str if isinstance(allowed[key], Choice) else allowed[key]
         wrong_bool = isinstance(value, bool) and expected is not bool
         if wrong_bool or not isinstance(value, expected):
             expected_names = (
@@ -61,6 +73,13 @@ def checked_options(
             raise ConfigError(
                 f"backend {backend!r} option {key!r} must be {expected_names}, got {value!r}"
             )
+    for key, choice in allowed.items():
+        if isinstance(choice, Choice):
+            value = options.setdefault(key, choice.default)
+            if value not in choice.choices:
+                raise ConfigError(
+                    f"{backend} {key} must be one of {', '.join(choice.choices)}, got {value!r}"
+                )
     return options
 
 
@@ -117,18 +136,6 @@ class BackendBase:
             reason,
             used,
         )
-
-    def _choice(
-        self, options: Mapping[str, Any], key: str, default: str, choices: Iterable[str]
-    ) -> str:
-        """The string option ``key`` (or ``default``); ``ConfigError`` unless one of ``choices``."""
-        choices = tuple(choices)
-        value = options.get(key, default)
-        if value not in choices:
-            raise ConfigError(
-                f"{self.name} {key} must be one of {', '.join(choices)}, got {value!r}"
-            )
-        return value
 
     @staticmethod
     def _metadata(path: Path, props: Mapping[str, str]) -> ModelMetadata:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.core.backends.common import BackendBase, Choice
 from yolox_ros.core.backends.model_files import check_onnx_file, one_line
 from yolox_ros.errors import ConfigError, ModelLoadError
 
@@ -36,7 +36,7 @@ OPTIMIZATION_LEVELS = {
 }
 
 OPTIONS = {
-    "graph_optimization_level": str,  # one of OPTIMIZATION_LEVELS (default "all")
+    "graph_optimization_level": Choice("all", tuple(OPTIMIZATION_LEVELS)),
     "device_id": int,  # GPU index for cuda / tensorrt
     "allow_spinning": bool,  # False: idle ORT threads sleep (less CPU, a little more latency)
     "tensorrt_fp16": bool,
@@ -90,7 +90,7 @@ class OnnxRuntimeBackend(BackendBase):
     OPTIONS = OPTIONS
 
     def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
-        level = self._choice(options, "graph_optimization_level", "all", OPTIMIZATION_LEVELS)
+        level = options["graph_optimization_level"]
         if path.suffix.lower() != ORT_FORMAT_SUFFIX:
             # A bad file is named in one line before ORT (and any accelerator) sees it.
             check_onnx_file(path)

@@ -10,7 +10,7 @@ import numpy as np
 import openvino as ov
 from openvino.frontend import FrontEndManager
 
-from yolox_ros.core.backends.common import BackendBase
+from yolox_ros.core.backends.common import BackendBase, Choice
 from yolox_ros.core.backends.model_files import check_onnx_file, describe_size, one_line
 from yolox_ros.errors import BackendError, ModelLoadError
 
@@ -18,13 +18,11 @@ logger = logging.getLogger(__name__)
 
 OPENVINO_DEVICES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}
 OPTIONS = {
-    "performance_hint": str,  # LATENCY (default) or THROUGHPUT
+    "performance_hint": Choice("LATENCY", ("LATENCY", "THROUGHPUT")),
     # f32 by default: on CPUs with bf16 support OpenVINO would otherwise run in
     # bf16, which moved the test model's scores by up to 0.008 (its best is 0.014).
-    "inference_precision": str,  # f32 (default), bf16 or f16
+    "inference_precision": Choice("f32", ("f32", "bf16", "f16")),
 }
-PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
-PRECISIONS = ("f32", "bf16", "f16")
 # OpenVINO's ONNX reader files the model's metadata_props under this rt_info key.
 ONNX_METADATA_KEY = "framework"
 # Frontends of the formats this backend is given. read_model asks every frontend whether it
@@ -73,8 +71,7 @@ class OpenVinoBackend(BackendBase):
     OPTIONS = OPTIONS
 
     def _load(self, path: Path, device: str, num_threads: int, options: dict[str, Any]) -> None:
-        hint = self._choice(options, "performance_hint", "LATENCY", PERFORMANCE_HINTS)
-        precision = self._choice(options, "inference_precision", "f32", PRECISIONS)
+        hint, precision = options["performance_hint"], options["inference_precision"]
 
         core = ov.Core()
         model = _read_model(core, path)

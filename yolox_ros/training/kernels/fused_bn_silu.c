@@ -39,28 +39,38 @@ static inline float exp_approx(float x) {
 
 static inline float sigmoid(float z) { return 1.0f / (1.0f + exp_approx(-z)); }
 
-/* Adds row r's two per-channel terms to first[c] and second[c]. */
-typedef void (*AddRow)(const void *args, int64_t r, float *restrict first, float *restrict second);
+static inline float silu(float z) { return z * sigmoid(z); }
 
-/* Two per-channel sums over all rows, and the scratch space they are taken in. */
+/* Adds the two per-channel terms of the row that starts at element `offset` to first[c]
+ * and second[c]. */
+typedef void (*AddRow)(const void *args, int64_t offset, int64_t channels,
+                       float *restrict first, float *restrict second);
+
+/* Two per-channel sums over all rows, the space they are taken in, and `scratch`: rows of
+ * `channels` floats for the caller's per-channel coefficients. */
 typedef struct {
     int threads;
     int64_t channels;
     double *partial; /* [threads][2][channels], then the totals: [2][channels] */
     float *block;    /* [threads][2][channels] */
+    float *scratch;  /* [scratch_rows][channels] */
 } ChannelSums;
-
-static int sums_init(ChannelSums *sums, int64_t channels) {
-    sums->threads = omp_get_max_threads();
-    sums->channels = channels;
-    sums->partial = calloc((size_t)(sums->threads + 1) * 2 * channels, sizeof(double));
-    sums->block = malloc((size_t)sums->threads * 2 * channels * sizeof(float));
-    return sums->partial && sums->block ? 0 : -1;
-}
 
 static void sums_free(ChannelSums *sums) {
     free(sums->partial);
     free(sums->block);
+    free(sums->scratch);
+}
+
+static int sums_init(ChannelSums *sums, int64_t channels, int scratch_rows) {
+    sums->threads = omp_get_max_threads();
+    sums->channels = channels;
+    sums->partial = calloc((size_t)(sums->threads + 1) * 2 * channels, sizeof(double));
+    sums->block = malloc((size_t)sums->threads * 2 * channels * sizeof(float));
+    sums->scratch = malloc((size_t)scratch_rows * channels * sizeof(float));
+    if (sums->partial && sums->block && sums->scratch) return 0;
+    sums_free(sums);
+    return -1;
 }
 
 /* Called by every thread of a parallel region; on return (after a barrier) the totals
@@ -76,7 +86,8 @@ static inline const double *sum_rows(ChannelSums *sums, int64_t rows, AddRow add
     for (int64_t start = 0; start < rows; start += BLOCK_ROWS) {
         int64_t end = start + BLOCK_ROWS < rows ? start + BLOCK_ROWS : rows;
         memset(block, 0, width * sizeof(float));
-        for (int64_t r = start; r < end; r++) add_row(args, r, block, block + channels);
+        for (int64_t r = start; r < end; r++)
+            add_row(args, r * channels, channels, block, block + channels);
         for (int64_t c = 0; c < width; c++) partial[c] += block[c];
     }
 #pragma omp single
@@ -85,16 +96,10 @@ static inline const double *sum_rows(ChannelSums *sums, int64_t rows, AddRow add
     return total;
 }
 
-typedef struct {
-    const float *x;
-    int64_t channels;
-} MomentArgs;
-
-static inline void add_moments(const void *args, int64_t r, float *restrict sum,
-                               float *restrict sum_sq) {
-    const MomentArgs *a = args;
-    int64_t channels = a->channels;
-    const float *restrict in = a->x + r * channels;
+/* args: x */
+static inline void add_moments(const void *args, int64_t offset, int64_t channels,
+                               float *restrict sum, float *restrict sum_sq) {
+    const float *restrict in = (const float *)args + offset;
 #pragma omp simd
     for (int64_t c = 0; c < channels; c++) {
         sum[c] += in[c];
@@ -110,16 +115,11 @@ int bn_silu_forward(const float *restrict x, int64_t rows, int64_t channels,
                     float eps, float *restrict y, float *restrict save_mean,
                     float *restrict save_invstd) {
     ChannelSums sums;
-    float *scale = malloc(2 * channels * sizeof(float)), *shift = scale + channels;
-    if (sums_init(&sums, channels) != 0 || !scale) {
-        sums_free(&sums);
-        free(scale);
-        return -1;
-    }
-    MomentArgs args = {x, channels};
+    if (sums_init(&sums, channels, 2) != 0) return -1;
+    float *scale = sums.scratch, *shift = scale + channels;
 #pragma omp parallel num_threads(sums.threads)
     {
-        const double *total = sum_rows(&sums, rows, add_moments, &args);
+        const double *total = sum_rows(&sums, rows, add_moments, x);
 #pragma omp single
         for (int64_t c = 0; c < channels; c++) {
             double mean = total[c] / rows;
@@ -139,31 +139,24 @@ int bn_silu_forward(const float *restrict x, int64_t rows, int64_t channels,
             const float *restrict in = x + r * channels;
             float *restrict out = y + r * channels;
 #pragma omp simd
-            for (int64_t c = 0; c < channels; c++) {
-                float z = in[c] * scale[c] + shift[c];
-                out[c] = z * sigmoid(z);
-            }
+            for (int64_t c = 0; c < channels; c++) out[c] = silu(in[c] * scale[c] + shift[c]);
         }
     }
     sums_free(&sums);
-    free(scale);
     return 0;
 }
 
 typedef struct {
     const float *dy, *x, *scale, *shift, *mean, *invstd;
     float *dz;
-    int64_t channels;
 } GradientArgs;
 
 /* dz, the gradient at the BatchNorm output, is written (into dx) for the second pass. */
-static inline void add_gradient_terms(const void *args, int64_t r, float *restrict sum_dz,
-                                      float *restrict sum_dz_xhat) {
+static inline void add_gradient_terms(const void *args, int64_t offset, int64_t channels,
+                                      float *restrict sum_dz, float *restrict sum_dz_xhat) {
     const GradientArgs *a = args;
-    int64_t channels = a->channels;
-    const float *restrict grad = a->dy + r * channels;
-    const float *restrict in = a->x + r * channels;
-    float *restrict dz_out = a->dz + r * channels;
+    const float *restrict grad = a->dy + offset, *restrict in = a->x + offset;
+    float *restrict dz_out = a->dz + offset;
     const float *restrict scale = a->scale, *restrict shift = a->shift;
     const float *restrict mean = a->mean, *restrict invstd = a->invstd;
 #pragma omp simd
@@ -183,19 +176,14 @@ int bn_silu_backward(const float *restrict dy, const float *restrict x, int64_t 
                      const float *restrict mean, const float *restrict invstd,
                      float *restrict dx, float *restrict grad_weight, float *restrict grad_bias) {
     ChannelSums sums;
-    float *coefficients = malloc(4 * channels * sizeof(float));
-    if (sums_init(&sums, channels) != 0 || !coefficients) {
-        sums_free(&sums);
-        free(coefficients);
-        return -1;
-    }
-    float *scale = coefficients, *shift = scale + channels;
+    if (sums_init(&sums, channels, 4) != 0) return -1;
+    float *scale = sums.scratch, *shift = scale + channels;
     float *mean_dz = shift + channels, *mean_dz_xhat = mean_dz + channels;
     for (int64_t c = 0; c < channels; c++) {
         scale[c] = weight[c] * invstd[c];
         shift[c] = bias[c] - mean[c] * scale[c];
     }
-    GradientArgs args = {dy, x, scale, shift, mean, invstd, dx, channels};
+    GradientArgs args = {dy, x, scale, shift, mean, invstd, dx};
 #pragma omp parallel num_threads(sums.threads)
     {
         const double *total = sum_rows(&sums, rows, add_gradient_terms, &args);
@@ -218,6 +206,5 @@ int bn_silu_backward(const float *restrict dy, const float *restrict x, int64_t 
         }
     }
     sums_free(&sums);
-    free(coefficients);
     return 0;
 }

@@ -12,6 +12,7 @@ import torch
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import build_model
 from yolox_ros.training.augment import (
+    NO_MIRROR,
     AugmentConfig,
     augment_hsv,
     mixup,
@@ -157,6 +158,32 @@ def test_flip_pairs_swap_mirror_image_classes():
             mirror_classes((bad,), names)
     with pytest.raises(ConfigError, match="in two pairs"):
         mirror_classes(("left:right", "right:stop"), names)
+
+
+def test_an_image_holding_an_asymmetric_class_is_never_flipped():
+    names = ("left", "no_left", "no_right", "right", "stop")
+    mirror = mirror_classes(("left:right",), names, ("no_left", "no_right"))
+    assert mirror == (3, NO_MIRROR, NO_MIRROR, 0, 4)
+    image, _ = _rectangle_image(0, (10, 20, 50, 60))
+    turns = np.array([[10, 20, 50, 60, 0], [60, 20, 80, 40, 4]], np.float32)
+    flipped, moved = random_flip(image, turns, np.random.default_rng(0), 1.0, mirror)
+    assert moved[:, 4].tolist() == [3, 4]
+    np.testing.assert_array_equal(flipped, image[:, ::-1])
+    with_no_left = np.array([[10, 20, 50, 60, 0], [60, 20, 80, 40, 1]], np.float32)
+    kept, labels = random_flip(image, with_no_left, np.random.default_rng(0), 1.0, mirror)
+    assert kept is image and labels is with_no_left
+    # Mixup flips the image it blends in half the time: never one holding no_left.
+    for seed in range(8):
+        _, blended = mixup(
+            np.zeros_like(image), turns[:0], image, with_no_left, np.random.default_rng(seed),
+            scale=(1.0, 1.0), mirror_classes=mirror,
+        )  # fmt: skip
+        np.testing.assert_array_equal(blended[:, 4], with_no_left[:, 4])
+        np.testing.assert_allclose(blended[:, :4], with_no_left[:, :4])
+    with pytest.raises(ConfigError, match="unknown"):
+        mirror_classes((), names, ("up",))
+    with pytest.raises(ConfigError, match="in a flip pair and asymmetric"):
+        mirror_classes(("left:right",), names, ("left",))
 
 
 def test_a_box_with_its_centre_off_the_input_trains_without_error():

@@ -8,7 +8,9 @@ network's letterbox padding.
 Horizontal flip (p = 0.5, as the reference) turns a sign into its mirror
 image: for class sets with mirror-image classes (turn left / turn right) the
 flip must swap their labels, which ``AugmentConfig.mirror_classes`` does;
-classes without a partner keep their label.
+classes without a partner keep their label. A class whose mirror image is no
+class at all (``NO_MIRROR``: a sign printed asymmetrically) is never flipped: an
+image holding one keeps its orientation.
 
 The official code: HSV, flip and the random affine in
 https://github.com/Megvii-BaseDetection/YOLOX/blob/main/yolox/data/data_augment.py
@@ -28,6 +30,7 @@ import numpy as np
 from yolox_ros.core.preprocess import PAD_VALUE, letterbox_ratio, resize_for_input
 
 MIN_BOX_SIDE = 1.0  # boxes whose shorter side is not larger than this are dropped
+NO_MIRROR = -1  # in mirror_classes: the class's mirror image is no class
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class AugmentConfig:
     shear: float = 2.0
     hsv_gains: tuple[float, float, float] = (5.0, 30.0, 30.0)
     flip_prob: float = 0.5
-    # Class id a horizontal flip turns each class into (``mirror_classes[c]``); empty: itself.
+    # Class id a horizontal flip turns each class into (``mirror_classes[c]``, NO_MIRROR: an
+    # image holding it is not flipped); empty: itself.
     mirror_classes: tuple[int, ...] = ()
 
 
@@ -187,7 +191,7 @@ def mixup(
     new_h = max(1, int(other_image.shape[0] * ratio))
     resized = cv2.resize(other_image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     moved = scale_labels(other_labels, ratio)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and can_flip(moved, mirror_classes):
         resized = resized[:, ::-1]
         moved = flip_labels(moved, new_w, mirror_classes)
     canvas = np.full((max(out_h, new_h), max(out_w, new_w), 3), PAD_VALUE, np.uint8)
@@ -219,6 +223,13 @@ def augment_hsv(
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
 
 
+def can_flip(labels: np.ndarray, mirror_classes: tuple[int, ...] = ()) -> bool:
+    """Whether every labelled class has a mirror image (``NO_MIRROR`` has none)."""
+    if not mirror_classes or not len(labels):
+        return True
+    return bool((np.asarray(mirror_classes)[labels[:, 4].astype(np.int64)] != NO_MIRROR).all())
+
+
 def flip_labels(
     labels: np.ndarray, width: float, mirror_classes: tuple[int, ...] = ()
 ) -> np.ndarray:
@@ -238,7 +249,7 @@ def random_flip(
     prob: float,
     mirror_classes: tuple[int, ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    if rng.random() >= prob:
+    if rng.random() >= prob or not can_flip(labels, mirror_classes):
         return image, labels
     flipped = cv2.flip(image, 1)  # the same pixels as image[:, ::-1], several times faster
     return flipped, flip_labels(labels, image.shape[1], mirror_classes)

@@ -18,6 +18,7 @@ from yolox_ros.datasets import FORMATS, class_selection
 from yolox_ros.datasets.splits import check_val_fraction
 from yolox_ros.errors import ConfigError
 from yolox_ros.model import canonical_name
+from yolox_ros.training.augment import NO_MIRROR
 from yolox_ros.training.recipes import RECIPES, Recipe, recipe_for
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -78,6 +79,10 @@ class TrainConfig:
     flip_pairs: tuple[str, ...] = setting(
         (), "mirror-image classes a flip swaps, e.g. left:right,no_left:no_right", kind="names"
     )
+    asymmetric_classes: tuple[str, ...] = setting(
+        (), "classes whose mirror image is no class: an image holding one is not flipped",
+        kind="names",
+    )  # fmt: skip
     epochs: int | None = setting(None, "epochs of the run", type=int)
     batch_size: int | None = setting(None, "images per step", flag="--batch", type=int)
     lr: float | None = setting(
@@ -137,6 +142,7 @@ class TrainConfig:
                 setattr(self, name, getattr(recipe, name))
         self.classes = tuple(self.classes)
         self.flip_pairs = tuple(self.flip_pairs)
+        self.asymmetric_classes = tuple(self.asymmetric_classes)
         self.class_names = tuple(self.class_names)
         self.train_size = input_hw(self.train_size or recipe.model.input_size)
         self.test_size = input_hw(self.test_size or self.train_size)
@@ -260,8 +266,11 @@ def input_hw(size: int | Sequence[int]) -> tuple[int, int]:
     return values
 
 
-def mirror_classes(flip_pairs: Sequence[str], class_names: Sequence[str]) -> tuple[int, ...]:
-    """``"a:b"`` pairs to the class id each class becomes under a horizontal flip."""
+def mirror_classes(
+    flip_pairs: Sequence[str], class_names: Sequence[str], asymmetric: Sequence[str] = ()
+) -> tuple[int, ...]:
+    """``"a:b"`` pairs to the class id each class becomes under a horizontal flip;
+    ``asymmetric`` classes become ``NO_MIRROR``."""
     mirror = list(range(len(class_names)))
     index = {name: i for i, name in enumerate(class_names)}
     paired: set[str] = set()
@@ -279,4 +288,10 @@ def mirror_classes(flip_pairs: Sequence[str], class_names: Sequence[str]) -> tup
             paired.add(name)
         first, second = index[names[0]], index[names[1]]
         mirror[first], mirror[second] = second, first
-    return tuple(mirror) if paired else ()
+    for name in asymmetric:
+        if name not in index:
+            raise ConfigError(f"asymmetric class {name!r} is unknown; classes: {list(class_names)}")
+        if name in paired:
+            raise ConfigError(f"class {name!r} is in a flip pair and asymmetric")
+        mirror[index[name]] = NO_MIRROR
+    return tuple(mirror) if paired or asymmetric else ()

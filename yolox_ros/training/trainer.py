@@ -187,7 +187,9 @@ class Trainer:
             log("--amp: no native bfloat16 on this CPU: the forward pass may be slower than fp32")
         self.splits = load_splits(config)
         config.class_names = self.splits.train.class_names
-        self.mirror = mirror_classes(config.flip_pairs, config.class_names)
+        self.mirror = mirror_classes(
+            config.flip_pairs, config.class_names, config.asymmetric_classes
+        )
         self.state = initial_state(config, self.device, log)
         if self.device.type == "cpu" and config.fused_bn_silu:
             try:

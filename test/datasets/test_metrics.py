@@ -6,7 +6,12 @@ import pytest
 from support import make_detections, needs
 
 from yolox_ros.core.detections import Detections
-from yolox_ros.datasets.metrics import evaluate_predictions, recall_by_size
+from yolox_ros.datasets.metrics import (
+    best_operating_point,
+    evaluate_predictions,
+    operating_point,
+    recall_by_size,
+)
 from yolox_ros.datasets.records import DetectionDataset, ImageRecord
 
 # COCO evaluation is pycocotools (a training extra: absent where only the node is installed).
@@ -75,3 +80,16 @@ def test_recall_by_size_counts_boxes_found_above_the_threshold():
     ]
     wrong_class = [make_detections([[10, 10, 30, 30]], [0.9], [1]), make_detections([], [], [])]
     assert [b.found for b in recall_by_size(_dataset(), wrong_class, 0.3)] == [0, 0, 0]
+
+
+def test_operating_point_is_what_a_node_at_that_threshold_publishes():
+    found = _perfect()
+    found[0] = make_detections(
+        [[10, 10, 30, 30], [100, 20, 160, 80], [0, 60, 20, 90]], [0.9, 0.8, 0.6], [0, 1, 0]
+    )
+    at_half = operating_point(_dataset(), found, 0.5)  # 3 of 3 boxes in 4 detections
+    assert (at_half.precision, at_half.recall) == (0.75, 1.0)
+    at_three_quarters = operating_point(_dataset(), found, 0.75)  # the 8-px one (0.7) dropped
+    assert (at_three_quarters.precision, at_three_quarters.recall) == (1.0, pytest.approx(2 / 3))
+    best = best_operating_point(_dataset(), found, thresholds=(0.5, 0.65, 0.75))
+    assert best.threshold == 0.65 and best.f1 == 1.0  # every box, the stray one left out

@@ -59,9 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "--recall-at",
         type=float,
         default=CONF_THRESHOLD.default,
-        help=f"score threshold of the recall-by-size table (default: the node's default "
-        f"{CONF_THRESHOLD.default:g}; a params file may run the node at another, e.g. "
-        "config/traffic_sign.yaml at 0.5)",
+        help=f"score threshold of the recall-by-size table and of the F1 line: the node's "
+        f"conf_threshold (default: the node's default {CONF_THRESHOLD.default:g}; a params "
+        "file may run the node at another)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return parser
@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EVAL_SETTINGS,
         best_operating_point,
         evaluate_predictions,
+        operating_point,
         recall_by_size,
     )
 
@@ -112,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             detections.append(found)
         metrics = evaluate_predictions(dataset, detections)
         recalls = recall_by_size(dataset, detections, args.recall_at)
+        at_threshold = operating_point(dataset, detections, args.recall_at)
         best = best_operating_point(dataset, detections)
     except (YoloxRosError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -124,10 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {bin_recall.label():<12} {bin_recall.found:>5} of {bin_recall.boxes:<5} "
             f"{bin_recall.recall:.3f}"
         )
-    print(
-        f"  best F1 {best.f1:.3f} at score >= {best.threshold:g} "
-        f"(precision {best.precision:.3f}, recall {best.recall:.3f}, IoU 0.5)"
-    )
+    for label, point in (("F1", at_threshold), ("best F1", best)):
+        print(
+            f"  {label} {point.f1:.3f} at score >= {point.threshold:g} "
+            f"(precision {point.precision:.3f}, recall {point.recall:.3f}, IoU 0.5)"
+        )
     if args.json:
         figures = {
             "model": str(args.model),
@@ -136,11 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             **metrics.as_dict(dataset.class_names),
             "recall_at": args.recall_at,
             "recall_by_size": {r.label(): r.recall for r in recalls},
-            "best_f1": {
-                "threshold": best.threshold,
-                "precision": best.precision,
-                "recall": best.recall,
-                "f1": best.f1,
+            **{
+                key: {
+                    "threshold": point.threshold,
+                    "precision": point.precision,
+                    "recall": point.recall,
+                    "f1": point.f1,
+                }
+                for key, point in (("f1_at", at_threshold), ("best_f1", best))
             },
         }
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

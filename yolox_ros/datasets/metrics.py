@@ -220,22 +220,27 @@ class OperatingPoint:
         return 2 * self.precision * self.recall / total if total else 0.0
 
 
+def operating_point(
+    dataset: DetectionDataset, detections: Sequence[Detections], threshold: float
+) -> OperatingPoint:
+    """Precision and recall of what a node publishing at ``threshold`` would send."""
+    boxes = sum(len(record.boxes) for record in dataset.records)
+    found = published = 0
+    for record, result in zip(dataset.records, detections, strict=True):
+        taken, kept = _found_boxes(record, result, threshold)
+        found += int(taken.sum())
+        published += kept
+    precision = found / published if published else 0.0
+    return OperatingPoint(float(threshold), precision, found / boxes if boxes else 0.0)
+
+
 def best_operating_point(
     dataset: DetectionDataset,
     detections: Sequence[Detections],
     thresholds: Sequence[float] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
 ) -> OperatingPoint:
     """The score threshold with the best F1: where a node should publish detections."""
-    boxes = sum(len(record.boxes) for record in dataset.records)
-    points = []
-    for threshold in thresholds:
-        found = published = 0
-        for record, result in zip(dataset.records, detections, strict=True):
-            taken, kept = _found_boxes(record, result, threshold)
-            found += int(taken.sum())
-            published += kept
-        precision = found / published if published else 0.0
-        points.append(OperatingPoint(float(threshold), precision, found / boxes if boxes else 0.0))
+    points = [operating_point(dataset, detections, threshold) for threshold in thresholds]
     return max(points, key=lambda point: point.f1)
 
 

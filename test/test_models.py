@@ -58,5 +58,5 @@ def test_the_default_model_finds_the_signs_of_the_bundled_demo_drive():
         result = detector.detect(drive.load(index)[0])
         found.append(result)
     bins = recall_by_size(drive, found, conf_threshold=threshold)
-    # A model of real photos on drawn signs: measured 31 of 31 at 0.3.
+    # A model of real photos on drawn signs: measured 30 of 31 at 0.3.
     assert sum(b.found for b in bins) >= 0.9 * sum(b.boxes for b in bins)

@@ -89,6 +89,33 @@ def test_affine_rotation_gives_the_extent_of_the_rotated_object():
     _assert_boxes_follow_pixels(warped, moved)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_antialiased_shrink_moves_boxes_with_pixels(seed):
+    image, labels = _rectangle_image(4, (50, 40, 110, 80))
+    matrix = random_affine_matrix(
+        np.random.default_rng(seed), (80, 60), (120, 160), 10, 0.1, (0.3, 0.6), 2
+    )
+    warped, moved = warp_affine(image, labels, matrix, (120, 160), antialias=True)
+    plain, same = warp_affine(image, labels, matrix, (120, 160))
+    np.testing.assert_array_equal(moved, same)
+    _assert_boxes_follow_pixels(warped, moved)
+    # The object lands on the same pixels either way.
+    object_pixels = [np.abs(w.astype(int) - COLOURS[4]).max(axis=2) < 60 for w in (warped, plain)]
+    assert (object_pixels[0] != object_pixels[1]).mean() < 0.01
+
+
+def test_antialiased_shrink_averages_detail_the_bilinear_warp_aliases():
+    checkerboard = ((np.indices((240, 320)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    image = np.repeat(checkerboard[..., None], 3, axis=2)
+    matrix = np.array([[0.25, 0.0, 10.0], [0.0, 0.25, 10.0]])
+    no_labels = np.zeros((0, 5), np.float32)
+    plain, _ = warp_affine(image, no_labels, matrix, (60, 80))
+    smooth, _ = warp_affine(image, no_labels, matrix, (60, 80), antialias=True)
+    # A 1-pixel checkerboard shrunk 4 times is an even grey to a camera.
+    assert np.abs(smooth[12:60, 12:80].astype(int) - 127).max() <= 2
+    assert np.abs(plain[12:60, 12:80].astype(int) - 127).mean() > 40
+
+
 def test_horizontal_flip_mirrors_boxes_exactly():
     image, labels = _rectangle_image(2, (10, 20, 50, 60))
     flipped, moved = random_flip(image, labels, np.random.default_rng(0), prob=1.0)

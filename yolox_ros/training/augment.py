@@ -31,6 +31,7 @@ from yolox_ros.core.preprocess import PAD_VALUE, letterbox_ratio, resize_for_inp
 
 MIN_BOX_SIDE = 1.0  # boxes whose shorter side is not larger than this are dropped
 NO_MIRROR = -1  # in mirror_classes: the class's mirror image is no class
+ANTIALIAS_BELOW = 0.9  # affine scales under which ``AugmentConfig.antialias`` pre-shrinks
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class AugmentConfig:
     # Class id a horizontal flip turns each class into (``mirror_classes[c]``, NO_MIRROR: an
     # image holding it is not flipped); empty: itself.
     mirror_classes: tuple[int, ...] = ()
+    # Shrink by area averaging where the affine step scales below 1 (off: the reference's
+    # bilinear warp, which aliases a sign shrunk several times into sparkle no camera makes).
+    antialias: bool = False
 
 
 def drop_small_boxes(labels: np.ndarray, min_side: float = MIN_BOX_SIDE) -> np.ndarray:
@@ -152,10 +156,31 @@ def random_affine_matrix(
 
 
 def warp_affine(
-    image: np.ndarray, labels: np.ndarray, matrix: np.ndarray, out_hw: tuple[int, int]
+    image: np.ndarray,
+    labels: np.ndarray,
+    matrix: np.ndarray,
+    out_hw: tuple[int, int],
+    antialias: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Warp image and labels; a box becomes the extent of its warped corners, clipped."""
-    warped = cv2.warpAffine(image, matrix, (out_hw[1], out_hw[0]), borderValue=(PAD_VALUE,) * 3)
+    """Warp image and labels; a box becomes the extent of its warped corners, clipped.
+
+    With ``antialias``, a matrix that shrinks is applied as an area-averaging resize by
+    its scale followed by the remaining warp, whose scale is then about 1.
+    """
+    pixels_matrix = matrix
+    zoom = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
+    if antialias and zoom < ANTIALIAS_BELOW:
+        height, width = image.shape[:2]
+        small_w, small_h = max(1, round(width * zoom)), max(1, round(height * zoom))
+        image = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        # cv2.resize maps pixel centres: x_small = (x + 0.5) * f - 0.5.
+        factors = np.array([small_w / width, small_h / height])
+        linear = matrix[:, :2] / factors
+        offset = matrix[:, 2] + matrix[:, :2] @ (0.5 / factors - 0.5)
+        pixels_matrix = np.concatenate([linear, offset[:, None]], axis=1)
+    warped = cv2.warpAffine(
+        image, pixels_matrix, (out_hw[1], out_hw[0]), borderValue=(PAD_VALUE,) * 3
+    )
     if len(labels) == 0:
         return warped, labels
     x1, y1, x2, y2 = labels[:, 0], labels[:, 1], labels[:, 2], labels[:, 3]
@@ -283,7 +308,7 @@ def train_sample(
             config.mosaic_scale,
             config.shear,
         )
-        image, labels = warp_affine(image, labels, matrix, out_hw)
+        image, labels = warp_affine(image, labels, matrix, out_hw, config.antialias)
         if len(labels) and rng.random() < config.mixup_prob:
             image, labels = mixup(
                 image,

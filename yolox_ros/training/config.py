@@ -101,6 +101,9 @@ class TrainConfig:
     mosaic_scale: tuple[float, float] | None = setting(
         None, "MIN,MAX scale of the mosaic's affine step; default: the recipe's", kind="scales"
     )
+    antialias: bool = setting(
+        False, "where the mosaic's affine step shrinks, shrink by area averaging (not bilinear)"
+    )
     warmup_epochs: int | None = setting(None, "epochs of learning-rate warm-up", type=int)
     no_aug_epochs: int | None = setting(
         None, "last epochs without mosaic, affine and mixup (with the L1 loss)", type=int

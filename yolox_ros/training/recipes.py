@@ -51,6 +51,7 @@ class Recipe:
         flip_prob: float,
         mirror_classes: tuple[int, ...] = (),
         mosaic_scale: tuple[float, float] | None = None,
+        antialias: bool = False,
     ) -> AugmentConfig:
         """This size's augmentation; ``mosaic_scale`` replaces its affine scale range."""
         return AugmentConfig(
@@ -59,6 +60,7 @@ class Recipe:
             mosaic_scale=tuple(mosaic_scale or self.mosaic_scale),
             flip_prob=flip_prob,
             mirror_classes=mirror_classes,
+            antialias=antialias,
         )
 
 

@@ -208,7 +208,9 @@ class Trainer:
         config, state = self.config, self.state
         train = self.splits.train
         source = CachedSource(train) if config.cache else train
-        augment = config.recipe.augment(config.flip_prob, self.mirror, config.mosaic_scale)
+        augment = config.recipe.augment(
+            config.flip_prob, self.mirror, config.mosaic_scale, config.antialias
+        )
         processes = f" x {self.world.size} processes" if self.world.size > 1 else ""
         self.log(
             f"training {config.model_name} on {self.device}{processes}: {len(train)} images "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from support import STREET_MODEL, VIA_MODEL
+from support import STREET_MODEL, VIA_MODEL, demo_frames, needs
 
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.postprocess import iou_above
@@ -17,6 +17,26 @@ def test_the_via_model_carries_the_via_classes_and_its_input_size():
     detector = Detector(DetectorConfig(str(VIA_MODEL)))
     assert detector.class_names == TRACK_CLASS_NAMES
     assert detector.input_size == (576, 768)  # height, width: the 4:3 camera's shape
+
+
+@pytest.mark.parametrize(
+    ("backend", "model"),
+    [
+        pytest.param("openvino", VIA_MODEL, marks=needs("openvino")),
+        pytest.param("torch", VIA_MODEL.with_suffix(".pt"), marks=needs("torch")),
+    ],
+)
+def test_the_rectangular_via_model_detects_alike_on_every_engine(backend, model):
+    """576x768 through OpenVINO, and its weights through PyTorch, as through ONNX Runtime."""
+    frames = demo_frames(6)
+    expected = Detector(DetectorConfig(str(VIA_MODEL), num_threads=1)).detect_batch(frames)
+    engine = Detector(DetectorConfig(str(model), backend=backend, num_threads=1))
+    assert engine.input_size == (576, 768)
+    assert sum(len(d) for d in expected) >= len(frames)
+    for want, got in zip(expected, engine.detect_batch(frames), strict=True):
+        assert got.class_names == want.class_names
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=0.5)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-3)
 
 
 def test_the_street_model_carries_the_synthetic_street_classes():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO_ROOT, street_scenes
+from support import REPO_ROOT, VIA_MODEL, demo_frames, street_scenes
 
 from yolox_ros.core.backends import Backend, get_backend
 from yolox_ros.core.detector import Detector, DetectorConfig
@@ -63,12 +63,17 @@ def test_ncnn_detections_equal_onnxruntime_on_the_golden_image(golden_ncnn, data
     detections_agree(expected, detect(golden_ncnn, "ncnn"))
 
 
-def test_ncnn_detections_equal_onnxruntime_with_the_shipped_model(tmp_path):
-    param = convert(SHIPPED, tmp_path / "street_sign_nano.param")
-    frames = street_scenes(4)
-    expected = Detector(DetectorConfig(SHIPPED, num_threads=1)).detect_batch(frames)
+@pytest.mark.parametrize(
+    ("model", "frames"),
+    [(SHIPPED, street_scenes), (VIA_MODEL, demo_frames)],
+    ids=["street 416x416", "track 576x768"],
+)
+def test_ncnn_detections_equal_onnxruntime_with_the_shipped_models(tmp_path, model, frames):
+    param = convert(model, tmp_path / model.with_suffix(".param").name)
+    frames = frames(6)
+    expected = Detector(DetectorConfig(model, num_threads=1)).detect_batch(frames)
     actual = Detector(DetectorConfig(param, backend="ncnn", num_threads=1)).detect_batch(frames)
-    assert sum(len(d) for d in expected) > len(frames)
+    assert sum(len(d) for d in expected) >= len(frames)
     for want, got in zip(expected, actual, strict=True):
         detections_agree(want, got)
 

@@ -28,6 +28,14 @@ def street_scenes(count: int, seed: int = 7) -> list:
     return [render_scene(scene_rng(seed, index))[0] for index in range(count)]
 
 
+def demo_frames(count: int) -> list:
+    """The first ``count`` frames (BGR) of the bundled drive on a model-car track."""
+    import cv2
+
+    paths = sorted((REPO_ROOT / "data" / "demo_sequence").glob("frame_*.jpg"))[:count]
+    return [cv2.imread(str(path)) for path in paths]
+
+
 def make_detections(boxes, scores, class_ids):
     """A ``Detections`` from plain lists; the names ("class N") matter to no metric."""
     import numpy as np

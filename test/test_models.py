@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from support import STREET_MODEL, VIA_MODEL, demo_frames, needs
+from support import STREET_MODEL, VIA_MODEL, demo_frames, detections_agree, needs
 
 from yolox_ros.core.detector import Detector, DetectorConfig
 from yolox_ros.core.postprocess import iou_above
@@ -34,9 +34,7 @@ def test_the_rectangular_via_model_detects_alike_on_every_engine(backend, model)
     assert engine.input_size == (576, 768)
     assert sum(len(d) for d in expected) >= len(frames)
     for want, got in zip(expected, engine.detect_batch(frames), strict=True):
-        assert got.class_names == want.class_names
-        np.testing.assert_allclose(got.boxes, want.boxes, atol=0.5)
-        np.testing.assert_allclose(got.scores, want.scores, atol=1e-3)
+        detections_agree(want, got)
 
 
 def test_the_street_model_carries_the_synthetic_street_classes():

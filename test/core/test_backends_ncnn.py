@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import REPO_ROOT, VIA_MODEL, demo_frames, street_scenes
+from support import REPO_ROOT, VIA_MODEL, demo_frames, detections_agree, street_scenes
 
 from yolox_ros.core.backends import Backend, get_backend
 from yolox_ros.core.detector import Detector, DetectorConfig
@@ -18,21 +18,12 @@ pytest.importorskip("pnnx")
 from yolox_ros.cli.export import main as export_main  # noqa: E402
 
 SHIPPED = REPO_ROOT / "models" / "street_sign_nano.onnx"
-BOX_TOLERANCE_PX = 0.5
-SCORE_TOLERANCE = 1e-3
 
 
 def convert(onnx_path: Path, param_path: Path) -> Path:
     args = ["--onnx", str(onnx_path), "--format", "ncnn", "--output", str(param_path)]
     assert export_main(args) == 0
     return param_path
-
-
-def detections_agree(expected, actual) -> None:
-    assert len(actual) == len(expected)
-    assert actual.class_names == expected.class_names
-    np.testing.assert_allclose(actual.boxes, expected.boxes, atol=BOX_TOLERANCE_PX)
-    np.testing.assert_allclose(actual.scores, expected.scores, atol=SCORE_TOLERANCE)
 
 
 def test_export_writes_param_bin_and_the_onnx_metadata(golden_ncnn, data_dir):
@@ -64,16 +55,20 @@ def test_ncnn_detections_equal_onnxruntime_on_the_golden_image(golden_ncnn, data
 
 
 @pytest.mark.parametrize(
-    ("model", "frames"),
-    [(SHIPPED, street_scenes), (VIA_MODEL, demo_frames)],
+    ("model", "frames", "at_least"),
+    # Street scenes hold several signs, each demo frame one.
+    [(SHIPPED, street_scenes, 7), (VIA_MODEL, demo_frames, 6)],
     ids=["street 416x416", "track 576x768"],
 )
-def test_ncnn_detections_equal_onnxruntime_with_the_shipped_models(tmp_path, model, frames):
+def test_ncnn_detections_equal_onnxruntime_with_the_shipped_models(
+    tmp_path, model, frames, at_least
+):
     param = convert(model, tmp_path / model.with_suffix(".param").name)
     frames = frames(6)
     expected = Detector(DetectorConfig(model, num_threads=1)).detect_batch(frames)
     actual = Detector(DetectorConfig(param, backend="ncnn", num_threads=1)).detect_batch(frames)
-    assert sum(len(d) for d in expected) >= len(frames)
+    assert all(len(d) for d in expected)
+    assert sum(len(d) for d in expected) >= at_least
     for want, got in zip(expected, actual, strict=True):
         detections_agree(want, got)
 

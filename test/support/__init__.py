@@ -36,6 +36,18 @@ def demo_frames(count: int) -> list:
     return [cv2.imread(str(path)) for path in paths]
 
 
+def detections_agree(
+    expected, actual, box_tolerance_px: float = 0.5, score_tolerance: float = 1e-3
+) -> None:
+    """Two engines' detections of one frame: the same count and names, boxes and scores close."""
+    import numpy as np
+
+    assert len(actual) == len(expected)
+    assert actual.class_names == expected.class_names
+    np.testing.assert_allclose(actual.boxes, expected.boxes, atol=box_tolerance_px)
+    np.testing.assert_allclose(actual.scores, expected.scores, atol=score_tolerance)
+
+
 def make_detections(boxes, scores, class_ids):
     """A ``Detections`` from plain lists; the names ("class N") matter to no metric."""
     import numpy as np

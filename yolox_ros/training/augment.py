@@ -50,8 +50,9 @@ class AugmentConfig:
     # Class id a horizontal flip turns each class into (``mirror_classes[c]``, NO_MIRROR: an
     # image holding it is not flipped); empty: itself.
     mirror_classes: tuple[int, ...] = ()
-    # Shrink by area averaging where the affine step scales below 1 (off: the reference's
-    # bilinear warp, which aliases a sign shrunk several times into sparkle no camera makes).
+    # Shrink by area averaging where the affine step scales below ANTIALIAS_BELOW (off: the
+    # reference's bilinear warp, which aliases a sign shrunk several times into sparkle no
+    # camera makes).
     antialias: bool = False
 
 
@@ -168,8 +169,8 @@ def warp_affine(
     its scale followed by the remaining warp, whose scale is then about 1.
     """
     pixels_matrix = matrix
-    zoom = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    if antialias and zoom < ANTIALIAS_BELOW:
+    zoom = math.sqrt(abs(np.linalg.det(matrix[:, :2]))) if antialias else 1.0
+    if zoom < ANTIALIAS_BELOW:
         height, width = image.shape[:2]
         small_w, small_h = max(1, round(width * zoom)), max(1, round(height * zoom))
         image = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
